@@ -1,0 +1,74 @@
+"""Shared CLI plumbing: global state, lazily built runtime, identity, and the error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+
+from leap.cli._output import Output
+from leap.config import Settings, load_settings, resolve_config_path
+from leap.context import Context, Runtime, open_context
+from leap.db.migrate import require_head
+from leap.db.scope import Scope
+from leap.errors import PermissionDenied
+from leap.services import users
+
+
+@dataclass
+class AppState:
+    config: str | None = None
+    user: str | None = None
+    as_json: bool = False
+    debug: bool = False
+    quiet: bool = False
+    _settings: Settings | None = None
+    _runtime: Runtime | None = None
+    _scope: Scope | None = None
+    output: Output = field(default_factory=Output)
+
+    def config_path(self) -> Path:
+        return resolve_config_path(self.config)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    def runtime(self, *, check_schema: bool = True) -> Runtime:
+        if self._runtime is None:
+            runtime = Runtime.from_settings(self.settings)
+            if check_schema:
+                require_head(runtime.engine)
+            self._runtime = runtime
+        return self._runtime
+
+    def scope(self) -> Scope:
+        if self._scope is None:
+            self._scope = users.resolve_identity(self.runtime(), self.user)
+        return self._scope
+
+    @contextmanager
+    def context(self, *, system: bool = False) -> Iterator[Context]:
+        """A unit of work as the acting user (or the whole install, for admin commands)."""
+        scope = self.scope()
+        if system:
+            if not scope.is_admin:
+                raise PermissionDenied("only an admin may do this")
+            scope = Scope.system_scope()
+        with open_context(self.runtime(), scope) as ctx:
+            yield ctx
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.dispose()
+
+
+def state_of(ctx: typer.Context) -> AppState:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppState)
+    return obj

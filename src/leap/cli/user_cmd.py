@@ -1,0 +1,116 @@
+"""`leap user ...`: manage the install's users (admin only where it touches others)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from leap.cli._run import state_of
+from leap.domain import Role
+from leap.services import users
+from leap.views import user_view
+
+app = typer.Typer(help="Manage users.", no_args_is_help=True)
+
+COLUMNS = ["id", "name", "role", "plan", "timezone", "disabled", "email"]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+    timezone: Annotated[str | None, typer.Option(help="IANA timezone.")] = None,
+    plan: Annotated[str, typer.Option(help="free | plus | pro | enterprise")] = "free",
+    email: Annotated[str | None, typer.Option(help="Contact e-mail.")] = None,
+) -> None:
+    """Create a user (admin only)."""
+    state = state_of(ctx)
+    with state.context() as c:
+        role = Role.ADMIN if admin else Role.USER
+        user = users.create_user(c, name, role=role, timezone=timezone, plan=plan, email=email)
+        view = user_view(user)
+    state.output.record(view) if state.as_json else state.output.message(
+        f"created user '{name}' (id {view['id']})"
+    )
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """List users (admin only)."""
+    state = state_of(ctx)
+    with state.context() as c:
+        rows = [user_view(u) for u in users.list_users(c)]
+    state.output.table(rows, COLUMNS, title="Users")
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str) -> None:
+    """Show a user (yourself, or anyone for an admin)."""
+    state = state_of(ctx)
+    with state.context() as c:
+        view = user_view(users.show_user(c, name))
+    state.output.record(view)
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, name: str) -> None:
+    """Enable a disabled user (admin only)."""
+    _set_disabled(ctx, name, False)
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, name: str) -> None:
+    """Disable a user: they can no longer act, their data stays (admin only)."""
+    _set_disabled(ctx, name, True)
+
+
+def _set_disabled(ctx: typer.Context, name: str, disabled: bool) -> None:
+    state = state_of(ctx)
+    with state.context() as c:
+        view = user_view(users.set_disabled(c, name, disabled))
+    state.output.record(view) if state.as_json else state.output.message(
+        f"user '{name}' {'disabled' if disabled else 'enabled'}"
+    )
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deletion.")] = False,
+) -> None:
+    """Delete a user and everything they own (admin only; needs --yes)."""
+    state = state_of(ctx)
+    if not yes:
+        from leap.errors import UsageError
+
+        raise UsageError(f"deleting '{name}' removes all their data: repeat with --yes")
+    with state.context() as c:
+        users.delete_user(c, name)
+    state.output.json({"deleted": name}) if state.as_json else state.output.message(
+        f"deleted user '{name}'"
+    )
+
+
+@app.command("set-plan")
+def set_plan(ctx: typer.Context, name: str, plan: str) -> None:
+    """Put a user on a plan (admin only)."""
+    state = state_of(ctx)
+    with state.context() as c:
+        view = user_view(users.set_plan(c, name, plan))
+    state.output.record(view) if state.as_json else state.output.message(
+        f"user '{name}' is on plan '{plan}'"
+    )
+
+
+@app.command("set-timezone")
+def set_timezone(ctx: typer.Context, name: str, timezone: str) -> None:
+    """Set a user's timezone (yourself, or anyone for an admin)."""
+    state = state_of(ctx)
+    with state.context() as c:
+        view = user_view(users.set_timezone(c, name, timezone))
+    state.output.record(view) if state.as_json else state.output.message(
+        f"user '{name}' timezone is {timezone}"
+    )

@@ -1,0 +1,223 @@
+"""Settings: built-in defaults < leap.toml < LEAP_* environment variables.
+
+One `Settings` object is built at the edge (CLI, daemon, test) and passed down; nothing reads
+a global. Every key here is documented in `leap.example.toml` (a test enforces it).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from leap.errors import ConfigError
+
+APP_NAME = "leap"
+ENV_CONFIG = "LEAP_CONFIG"
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos that would silently do nothing: refuse them.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = ""  # empty: sqlite file "leap.db" in data_dir
+    echo: bool = False
+
+
+class QueueSettings(_Section):
+    backend: Literal["sqlite", "postgres", "redis", "memory"] = "sqlite"
+    url: str = ""  # sqlite: file path (default data_dir/queue.db); postgres/redis: DSN
+    name: str = "leap"
+    # Idle pickup latency of SqliteHuey is bounded by its polling back-off (ENGINEERING_NOTES).
+    max_delay: float = 0.5
+
+
+class MediaSettings(_Section):
+    dir: str = ""  # empty: data_dir/media
+
+
+class WorkerSettings(_Section):
+    count: int = Field(default=2, ge=1, le=64)
+    shutdown_timeout: float = Field(default=8.0, ge=0)
+    heartbeat_seconds: float = Field(default=60.0, gt=0)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class ZoomSettings(_Section):
+    api_base_url: str = "https://api.zoom.us/v2"
+    oauth_base_url: str = "https://zoom.us"
+
+
+class YouTubeSettings(_Section):
+    api_base_url: str = "https://www.googleapis.com/youtube/v3"
+    upload_base_url: str = "https://www.googleapis.com/upload/youtube/v3"
+    token_uri: str = "https://oauth2.googleapis.com/token"
+
+
+class VKSettings(_Section):
+    api_base_url: str = "https://api.vk.com/method"
+    id_base_url: str = "https://id.vk.com"
+    api_version: str = "5.199"
+
+
+class FireworksSettings(_Section):
+    base_url: str = "https://audio-prod.api.fireworks.ai/v1"
+    batch_base_url: str = "https://audio-batch.api.fireworks.ai/v1"
+    model: str = "whisper-v3-turbo"
+
+
+class OpenAISettings(_Section):
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "whisper-1"
+    max_upload_mb: int = Field(default=25, ge=1)
+
+
+class LLMSettings(_Section):
+    base_url: str = "https://api.deepseek.com"
+    model: str = "deepseek-chat"
+
+
+class LocalWhisperSettings(_Section):
+    model: str = "small"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "int8"
+
+
+class DefaultsSettings(_Section):
+    """Processing defaults given to new users (each user may then change their own)."""
+
+    language: str = "auto"
+    timezone: str = "UTC"
+    blank_min_duration_minutes: float = Field(default=20, ge=0)
+    blank_min_size_mb: float = Field(default=25, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEAP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: str = ""  # empty: the platform's user data dir
+    database: DatabaseSettings = DatabaseSettings()
+    queue: QueueSettings = QueueSettings()
+    media: MediaSettings = MediaSettings()
+    worker: WorkerSettings = WorkerSettings()
+    log: LogSettings = LogSettings()
+    zoom: ZoomSettings = ZoomSettings()
+    youtube: YouTubeSettings = YouTubeSettings()
+    vk: VKSettings = VKSettings()
+    fireworks: FireworksSettings = FireworksSettings()
+    openai: OpenAISettings = OpenAISettings()
+    llm: LLMSettings = LLMSettings()
+    local_whisper: LocalWhisperSettings = LocalWhisperSettings()
+    defaults: DefaultsSettings = DefaultsSettings()
+
+    # Where this object came from; not a setting.
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def data_path(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir).expanduser()
+        return Path(platformdirs.user_data_dir(APP_NAME))
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_path / 'leap.db'}"
+
+    @property
+    def media_path(self) -> Path:
+        return Path(self.media.dir).expanduser() if self.media.dir else self.data_path / "media"
+
+    @property
+    def queue_path(self) -> Path:
+        return Path(self.queue.url).expanduser() if self.queue.url else self.data_path / "queue.db"
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """Feeds an already-parsed TOML document to pydantic-settings at file priority."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "leap.toml"
+
+
+def resolve_config_path(explicit: str | Path | None, env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG]).expanduser()
+    return default_config_path()
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    where = f"{path}: " if path else ""
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if err["type"] == "extra_forbidden":
+        return f"{where}unknown setting '{loc}'{more}"
+    return f"{where}setting '{loc}': {err['msg']}{more}"
+
+
+def load_settings(explicit: str | Path | None = None, *, must_exist: bool = False) -> Settings:
+    """Build Settings from the config file (if any) and the environment."""
+    path = resolve_config_path(explicit)
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = read_toml(path)
+    elif must_exist or explicit:
+        raise ConfigError(f"config file {path} does not exist")
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _DictSource(settings_cls, data))
+
+    try:
+        loaded = _Loaded(config_path=path if path.exists() else None)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path if path.exists() else None)) from None
+    return loaded

@@ -1,0 +1,1 @@
+"""`leapd`: the Huey consumer and the APScheduler automation in one process."""

@@ -1,0 +1,5 @@
+"""`python -m leap.daemon` = `leapd`."""
+
+from leap.daemon.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Persistence: models, engine, the tenancy guard and repositories."""

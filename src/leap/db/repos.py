@@ -1,0 +1,197 @@
+"""Repositories: the only place that builds `select()`. Tenancy is not their business: the
+scope hooks in `leap.db.scope` filter every statement they run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from leap.db import models as m
+from leap.db.base import Base
+from leap.errors import NotFound
+
+M = TypeVar("M", bound=Base)
+
+
+class Repo(Generic[M]):
+    model: type[M]
+    noun: str = "item"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _where(self, filters: dict[str, Any]) -> list[ColumnElement[bool]]:
+        return [getattr(self.model, k) == v for k, v in filters.items()]
+
+    def get(self, id_: int) -> M | None:
+        # Not Session.get(): an identity-map hit would bypass the scope filter.
+        pk = self.model.__mapper__.primary_key[0]
+        return self.session.scalars(select(self.model).where(pk == id_)).one_or_none()
+
+    def require(self, id_: int) -> M:
+        obj = self.get(id_)
+        if obj is None:
+            raise NotFound(f"{self.noun} {id_} not found")
+        return obj
+
+    def find(self, **filters: Any) -> M | None:
+        return self.session.scalars(select(self.model).where(*self._where(filters))).first()
+
+    def list(self, *, order_by: Sequence[Any] = (), **filters: Any) -> list[M]:
+        stmt = select(self.model).where(*self._where(filters))
+        pk = self.model.__mapper__.primary_key[0]
+        stmt = stmt.order_by(*order_by, pk)
+        return list(self.session.scalars(stmt))
+
+    def count(self, **filters: Any) -> int:
+        stmt = select(func.count()).select_from(self.model).where(*self._where(filters))
+        return int(self.session.scalar(stmt) or 0)
+
+    def add(self, obj: M) -> M:
+        self.session.add(obj)
+        self.session.flush()
+        return obj
+
+    def delete(self, obj: M) -> None:
+        self.session.delete(obj)
+        self.session.flush()
+
+    def update_where(self, values: dict[str, Any], **filters: Any) -> int:
+        stmt = update(self.model).where(*self._where(filters)).values(**values)
+        res = self.session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+        return int(res.rowcount)  # type: ignore[attr-defined]
+
+    def delete_where(self, **filters: Any) -> int:
+        stmt = delete(self.model).where(*self._where(filters))
+        res = self.session.execute(stmt, execution_options={"synchronize_session": "fetch"})
+        return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+class NamedRepo(Repo[M]):
+    """Rows with a `name` unique per user (or install-wide for users and plans)."""
+
+    def by_name(self, name: str) -> M | None:
+        return self.find(name=name)
+
+    def require_name(self, name: str) -> M:
+        obj = self.by_name(name)
+        if obj is None:
+            raise NotFound(f"{self.noun} '{name}' not found")
+        return obj
+
+
+class UserRepo(NamedRepo[m.User]):
+    model = m.User
+    noun = "user"
+
+
+class PlanRepo(NamedRepo[m.Plan]):
+    model = m.Plan
+    noun = "plan"
+
+
+class QuotaOverrideRepo(Repo[m.QuotaOverride]):
+    model = m.QuotaOverride
+    noun = "quota override"
+
+
+class UsageRepo(Repo[m.UsageEvent]):
+    model = m.UsageEvent
+    noun = "usage event"
+
+
+class CredentialRepo(NamedRepo[m.Credential]):
+    model = m.Credential
+    noun = "credential"
+
+
+class SourceRepo(NamedRepo[m.InputSource]):
+    model = m.InputSource
+    noun = "source"
+
+
+class PresetRepo(NamedRepo[m.OutputPreset]):
+    model = m.OutputPreset
+    noun = "preset"
+
+
+class TemplateRepo(NamedRepo[m.Template]):
+    model = m.Template
+    noun = "template"
+
+    def ordered(self) -> list[m.Template]:
+        return self.list(order_by=(m.Template.position, m.Template.name))
+
+
+class TemplatePresetRepo(Repo[m.TemplatePreset]):
+    model = m.TemplatePreset
+    noun = "template preset link"
+
+
+class RecordingRepo(Repo[m.Recording]):
+    model = m.Recording
+    noun = "recording"
+
+
+class RunRepo(Repo[m.PipelineRun]):
+    model = m.PipelineRun
+    noun = "run"
+
+
+class StageRepo(Repo[m.StageResult]):
+    model = m.StageResult
+    noun = "stage"
+
+
+class TargetRepo(Repo[m.OutputTarget]):
+    model = m.OutputTarget
+    noun = "output target"
+
+
+class AutomationRepo(NamedRepo[m.AutomationJob]):
+    model = m.AutomationJob
+    noun = "automation job"
+
+
+class AutomationRunRepo(Repo[m.AutomationRun]):
+    model = m.AutomationRun
+    noun = "automation run"
+
+
+class AuditRepo(Repo[m.AuditEntry]):
+    model = m.AuditEntry
+    noun = "audit entry"
+
+
+class SystemStateRepo(Repo[m.SystemState]):
+    model = m.SystemState
+    noun = "system state"
+
+    def get_key(self, key: str) -> m.SystemState | None:
+        return self.find(key=key)
+
+
+class Repos:
+    """All repositories over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.users = UserRepo(session)
+        self.plans = PlanRepo(session)
+        self.quota_overrides = QuotaOverrideRepo(session)
+        self.usage = UsageRepo(session)
+        self.credentials = CredentialRepo(session)
+        self.sources = SourceRepo(session)
+        self.presets = PresetRepo(session)
+        self.templates = TemplateRepo(session)
+        self.template_presets = TemplatePresetRepo(session)
+        self.recordings = RecordingRepo(session)
+        self.runs = RunRepo(session)
+        self.stages = StageRepo(session)
+        self.targets = TargetRepo(session)
+        self.automations = AutomationRepo(session)
+        self.automation_runs = AutomationRunRepo(session)
+        self.audit = AuditRepo(session)
+        self.system = SystemStateRepo(session)

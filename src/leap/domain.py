@@ -1,0 +1,100 @@
+"""Enums and small value types shared by every layer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class PlanName(StrEnum):
+    FREE = "free"
+    PLUS = "plus"
+    PRO = "pro"
+    ENTERPRISE = "enterprise"
+
+
+class CredentialKind(StrEnum):
+    ZOOM_S2S = "zoom-s2s"
+    ZOOM_OAUTH = "zoom-oauth"
+    YOUTUBE = "youtube"
+    VK = "vk"
+    FIREWORKS = "fireworks"
+    OPENAI = "openai"
+    LLM = "llm"
+
+
+class CredentialStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+
+
+class SourceKind(StrEnum):
+    ZOOM = "zoom"
+    LOCAL = "local"
+
+
+class Platform(StrEnum):
+    YOUTUBE = "youtube"
+    VK = "vk"
+    LOCAL = "local"
+
+
+class RecordingStatus(StrEnum):
+    INITIALIZED = "initialized"  # known, nothing done yet
+    SKIPPED = "skipped"  # blank record, left alone
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    DOWNLOADED = "downloaded"
+    TRIMMING = "trimming"
+    TRIMMED = "trimmed"
+    TRANSCRIBING = "transcribing"
+    TRANSCRIBED = "transcribed"
+    TOPICS = "extracting_topics"
+    SUBTITLES = "generating_subtitles"
+    PROCESSED = "processed"
+    UPLOADING = "uploading"
+    READY = "ready"  # every target published
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # deleted at the source before download
+
+
+class Stage(StrEnum):
+    DOWNLOAD = "download"
+    TRIM = "trim"
+    TRANSCRIBE = "transcribe"
+    TOPICS = "topics"
+    SUBTITLES = "subtitles"
+    UPLOAD = "upload"
+
+
+STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class RunStatus(StrEnum):
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TargetStatus(StrEnum):
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    DEFERRED = "deferred"  # waiting for a quota reset
+    UPLOADED = "uploaded"
+    FAILED = "failed"

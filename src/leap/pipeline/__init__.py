@@ -1,0 +1,1 @@
+"""Pipeline stages (download, trim, transcribe, topics, subtitles, upload)."""

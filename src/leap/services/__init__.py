@@ -1,0 +1,1 @@
+"""Services: orchestrate repositories and providers for one use case; they never commit."""

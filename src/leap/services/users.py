@@ -1,0 +1,160 @@
+"""Users: identity resolution, admin management, timezone and plan."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from leap.context import Context, Runtime, open_context
+from leap.db.models import User
+from leap.db.scope import Scope
+from leap.domain import PlanName, Role
+from leap.errors import ConfigError, Conflict, NotFound, PermissionDenied, UsageError
+from leap.services import audit
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def validate_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"invalid user name '{name}': use 1-64 lowercase letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+def validate_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"unknown timezone '{tz}' (use an IANA name such as Europe/Moscow)"
+        ) from None
+    return tz
+
+
+def resolve_identity(runtime: Runtime, name: str | None) -> Scope:
+    """Who is acting: --user/LEAP_USER, or the only user of the install."""
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        if name:
+            user = ctx.repos.users.by_name(name)
+            if user is None:
+                raise NotFound(f"unknown user '{name}'")
+        else:
+            users = ctx.repos.users.list()
+            if not users:
+                raise ConfigError("no users yet: run 'leap init'")
+            if len(users) > 1:
+                raise UsageError("this install has several users: pass --user NAME or LEAP_USER")
+            user = users[0]
+        if user.disabled:
+            raise PermissionDenied(f"user '{user.name}' is disabled")
+        return Scope.for_user(user.id, is_admin=user.role == Role.ADMIN)
+
+
+def current_user(ctx: Context) -> User:
+    uid = ctx.scope.user_id
+    if uid is None:
+        raise UsageError("this command needs a user (--user NAME)")
+    return ctx.repos.users.require(uid)
+
+
+def require_admin(ctx: Context) -> None:
+    if not ctx.scope.is_admin:
+        raise PermissionDenied("only an admin may do this")
+
+
+def _target(ctx: Context, name: str) -> User:
+    """A user this scope may act on: oneself, or anyone for an admin."""
+    user = ctx.repos.users.by_name(name)  # the scope hook hides other users from non-admins
+    if user is None:
+        if ctx.scope.is_admin:
+            raise NotFound(f"unknown user '{name}'")
+        raise PermissionDenied(f"only an admin may act on user '{name}'")
+    return user
+
+
+def _actor(ctx: Context) -> tuple[int, str]:
+    me = current_user(ctx)
+    return me.id, me.name
+
+
+def create_user(
+    ctx: Context,
+    name: str,
+    *,
+    role: Role = Role.USER,
+    timezone: str | None = None,
+    plan: str = PlanName.FREE.value,
+    email: str | None = None,
+) -> User:
+    if not ctx.scope.system:
+        require_admin(ctx)
+    validate_name(name)
+    tz = validate_timezone(timezone or ctx.settings.defaults.timezone)
+    if ctx.repos.users.by_name(name) is not None:
+        raise Conflict(f"user '{name}' already exists")
+    plan_row = ctx.repos.plans.require_name(plan)
+    user = ctx.repos.users.add(
+        User(name=name, role=role.value, timezone=tz, plan_id=plan_row.id, email=email)
+    )
+    owner, actor = (user.id, name) if ctx.scope.system else _actor(ctx)
+    audit.record(ctx, owner_id=owner, actor=actor, action="user.add", subject=name, role=role.value)
+    return user
+
+
+def list_users(ctx: Context) -> list[User]:
+    require_admin(ctx)
+    return ctx.repos.users.list(order_by=(User.name,))
+
+
+def show_user(ctx: Context, name: str) -> User:
+    return _target(ctx, name)
+
+
+def set_disabled(ctx: Context, name: str, disabled: bool) -> User:
+    require_admin(ctx)
+    user = _target(ctx, name)
+    if user.id == ctx.scope.user_id and disabled:
+        raise UsageError("you cannot disable yourself")
+    user.disabled = disabled
+    owner, actor = _actor(ctx)
+    audit.record(
+        ctx,
+        owner_id=owner,
+        actor=actor,
+        action="user.disable" if disabled else "user.enable",
+        subject=name,
+    )
+    return user
+
+
+def delete_user(ctx: Context, name: str) -> None:
+    """Delete a user and, by cascade, everything they own."""
+    require_admin(ctx)
+    user = _target(ctx, name)
+    if user.id == ctx.scope.user_id:
+        raise UsageError("you cannot delete yourself")
+    owner, actor = _actor(ctx)
+    # Owned rows are removed by ON DELETE CASCADE in the database, in this same transaction.
+    ctx.repos.users.delete(user)
+    audit.record(ctx, owner_id=owner, actor=actor, action="user.delete", subject=name)
+
+
+def set_plan(ctx: Context, name: str, plan: str) -> User:
+    require_admin(ctx)
+    user = _target(ctx, name)
+    user.plan_id = ctx.repos.plans.require_name(plan).id
+    owner, actor = _actor(ctx)
+    audit.record(ctx, owner_id=owner, actor=actor, action="user.set_plan", subject=name, plan=plan)
+    return user
+
+
+def set_timezone(ctx: Context, name: str, tz: str) -> User:
+    user = _target(ctx, name)
+    user.timezone = validate_timezone(tz)
+    owner, actor = _actor(ctx)
+    audit.record(
+        ctx, owner_id=owner, actor=actor, action="user.set_timezone", subject=name, timezone=tz
+    )
+    return user

@@ -1,0 +1,171 @@
+"""Test fixtures: a real database built by the real migrations, on SQLite (default) or
+PostgreSQL (LEAP_TEST_DB=postgres), and helpers to run `leap` in-process or as a process.
+
+SQLite: the schema is migrated once into a template file that each test copies.
+PostgreSQL: a scratch database is created per run, migrated once, emptied before each test,
+and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+
+from leap.cli.app import main as leap_main
+from leap.config import Settings, load_settings
+from leap.context import Runtime, open_context
+from leap.db.engine import make_engine
+from leap.db.migrate import upgrade
+from leap.db.models import Base
+from leap.db.scope import Scope
+from leap.domain import Role
+from leap.services import users
+
+PG_ADMIN_URL = os.environ.get("LEAP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKEND = os.environ.get("LEAP_TEST_DB", "sqlite")
+KEEP_TABLES = {"plans", "alembic_version"}
+
+
+def pytest_report_header() -> str:
+    return f"leap test database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: SQLite template file path, or the PostgreSQL scratch URL."""
+    if BACKEND == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "leap.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        yield str(path)
+        return
+    if BACKEND != "postgres":
+        raise pytest.UsageError(f"LEAP_TEST_DB must be sqlite or postgres, not {BACKEND}")
+    name = f"leap_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _ = PG_ADMIN_URL.rsplit("/", 1)
+    url = f"{base}/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_pg(url: str) -> None:
+    engine = make_engine(url)
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
+    with engine.begin() as conn:
+        conn.execute(
+            text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        )
+        conn.execute(text("DROP TABLE IF EXISTS huey_kv, huey_schedule, huey_task, huey_counter"))
+    engine.dispose()
+
+
+@pytest.fixture
+def leap_env(tmp_path: Path, db_template: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment of an isolated install: its own data dir, database and secret key."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    if BACKEND == "sqlite":
+        db = data / "leap.db"
+        shutil.copyfile(db_template, db)
+        db.chmod(0o600)
+        url = f"sqlite:///{db}"
+    else:
+        _empty_pg(db_template)
+        url = db_template
+    for key in list(os.environ):
+        if key.startswith("LEAP_") and not key.startswith("LEAP_TEST_"):
+            monkeypatch.delenv(key)
+    env = {
+        "LEAP_DATA_DIR": str(data),
+        "LEAP_CONFIG": str(tmp_path / "leap.toml"),
+        "LEAP_DATABASE__URL": url,
+        "LEAP_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+@pytest.fixture
+def settings(leap_env: dict[str, str]) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.from_settings(settings)
+    yield rt
+    rt.dispose()
+
+
+def make_user(runtime: Runtime, name: str, role: Role = Role.USER) -> Scope:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        user = users.create_user(ctx, name, role=role)
+        return Scope.for_user(user.id, is_admin=role == Role.ADMIN)
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run `leap ARGS` in this process (fast), returning code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            leap_main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run
+
+
+def leap_process(*args: str, env: dict[str, str], timeout: float = 60) -> CliResult:
+    """Run `leap ARGS` as a real subprocess, the way operators and scripts do."""
+    full_env = {**os.environ, **env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "leap.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
