@@ -223,3 +223,29 @@ def test_deleting_a_user_removes_only_their_rows(
         for name in OWNED:
             owners = {row.user_id for row in repo(ctx.repos, name).list()}
             assert owners == {bob.user_id}, name
+
+
+def test_bulk_insert_is_stamped_and_checked(
+    runtime: Runtime, two_users: tuple[Scope, Scope]
+) -> None:
+    alice, bob = two_users
+    with open_context(runtime, alice) as ctx:
+        src = ctx.repos.sources.require_name("s-alice")
+        row = {
+            "source_id": src.id,
+            "external_id": "bulk-1",
+            "title": "b",
+            "start_time": T0,
+            "overrides": {},
+            "meta_overrides": {},
+            "files": [],
+        }
+        ctx.repos.recordings.insert_many([row])
+    with open_context(runtime, alice) as ctx:
+        assert ctx.repos.recordings.find(external_id="bulk-1") is not None
+    with pytest.raises(ScopeError), open_context(runtime, alice) as ctx:
+        ctx.repos.recordings.insert_many([row | {"external_id": "bulk-2", "user_id": bob.user_id}])
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        assert ctx.repos.recordings.find(external_id="bulk-2") is None
+        with pytest.raises(ScopeError):
+            ctx.repos.recordings.insert_many([row | {"external_id": "bulk-3"}])

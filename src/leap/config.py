@@ -95,6 +95,17 @@ class LocalWhisperSettings(_Section):
     compute_type: str = "int8"
 
 
+class SyncSettings(_Section):
+    # Zoom keeps cloud recordings for months; the first sync of a source looks this far back.
+    initial_days: int = Field(default=30, ge=1, le=3650)
+    # Later syncs start this many days before the previous window's end, to catch late files.
+    overlap_days: int = Field(default=2, ge=0, le=60)
+    # A local file whose size changes across this pause is still being written: skip it.
+    local_settle_seconds: float = Field(default=2.0, ge=0)
+    # Zoom API calls: total seconds a sync may spend waiting on 429/5xx before giving up.
+    retry_budget_seconds: float = Field(default=120.0, ge=0)
+
+
 class DefaultsSettings(_Section):
     """Processing defaults given to new users (each user may then change their own)."""
 
@@ -124,6 +135,7 @@ class Settings(BaseSettings):
     openai: OpenAISettings = OpenAISettings()
     llm: LLMSettings = LLMSettings()
     local_whisper: LocalWhisperSettings = LocalWhisperSettings()
+    sync: SyncSettings = SyncSettings()
     defaults: DefaultsSettings = DefaultsSettings()
 
     # Where this object came from; not a setting.

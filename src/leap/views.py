@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leap.db.models import Plan, User
+from leap.db.models import Credential, InputSource, Plan, Recording, Template, User
 
 
 def iso(value: datetime | None) -> str | None:
@@ -25,4 +25,69 @@ def user_view(user: User, plan: Plan | None = None) -> dict[str, Any]:
         "plan": plan.name if plan else None,
         "disabled": user.disabled,
         "created_at": iso(user.created_at),
+    }
+
+
+def recording_view(rec: Recording, source: str | None, template: str | None) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "external_id": rec.external_id,
+        "source": source,
+        "title": rec.title,
+        "host": rec.host,
+        "start_time": iso(rec.start_time),
+        "duration_s": rec.duration_s,
+        "size_bytes": rec.size_bytes,
+        "status": rec.status,
+        "blank_record": rec.blank_record,
+        "blank_reason": rec.blank_reason,
+        "template": template,
+        "match_reason": rec.match_reason,
+        "progress": rec.progress,
+        "error": rec.error,
+    }
+
+
+def credential_view(cred: Credential) -> dict[str, Any]:
+    return {
+        "id": cred.id,
+        "name": cred.name,
+        "kind": cred.kind,
+        "status": cred.status,
+        "status_reason": cred.status_reason,
+        "public": cred.public,
+        "expires_at": iso(cred.expires_at),
+        "last_used_at": iso(cred.last_used_at),
+        "created_at": iso(cred.created_at),
+    }
+
+
+def source_view(src: InputSource, credential: str | None, recordings: int) -> dict[str, Any]:
+    return {
+        "id": src.id,
+        "name": src.name,
+        "kind": src.kind,
+        "enabled": src.enabled,
+        "credential": credential,
+        "zoom_user": src.config.get("zoom_user"),
+        "path": src.config.get("path"),
+        "recordings": recordings,
+        "last_synced_at": iso(src.last_synced_at),
+        "last_sync_window_end": iso(src.last_sync_window_end),
+        "last_sync_error": src.last_sync_error,
+    }
+
+
+def template_view(tpl: Template, presets: list[str], recordings: int) -> dict[str, Any]:
+    return {
+        "id": tpl.id,
+        "name": tpl.name,
+        "order": tpl.position,
+        "enabled": tpl.enabled,
+        "match": tpl.rules,
+        "blank": tpl.blank,
+        "processing": tpl.processing,
+        "metadata": tpl.meta,
+        "presets": presets,
+        "recordings": recordings,
     }

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leap.logs import redact
@@ -64,11 +65,16 @@ class Output:
 
     def message(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(text, highlight=False)
+            self.err.print(text, highlight=False, markup=False)
 
     def error(self, text: str) -> None:
         # Errors may quote provider answers; redact anything that looks like a secret.
-        self.err.print(f"[bold red]error:[/] {redact(text)}", highlight=False, markup=True)
+        # escape(): messages quote user text such as "[match]", which is not Rich markup.
+        self.err.print(f"[bold red]error:[/] {escape(redact(text))}", highlight=False)
+
+    def warning(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(f"[yellow]warning:[/] {escape(redact(text))}", highlight=False)
 
 
 def _cell(value: Any) -> str:

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from leap import __version__
-from leap.cli import db_cmd, secrets_cmd, user_cmd
+from leap.cli import (
+    credentials_cmd,
+    db_cmd,
+    recordings_cmd,
+    secrets_cmd,
+    source_cmd,
+    sync_cmd,
+    template_cmd,
+    user_cmd,
+)
 from leap.cli._run import AppState, state_of
 from leap.errors import LeapError
 from leap.logs import setup_logging
@@ -27,6 +36,11 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(user_cmd.app, name="user")
 app.add_typer(secrets_cmd.app, name="secrets")
+app.add_typer(credentials_cmd.app, name="credentials")
+app.add_typer(source_cmd.app, name="source")
+app.add_typer(template_cmd.app, name="template")
+app.add_typer(recordings_cmd.app, name="recordings")
+app.command("sync")(sync_cmd.sync)
 
 
 def _version(value: bool) -> None:

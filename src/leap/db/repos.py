@@ -4,13 +4,16 @@ scope hooks in `leap.db.scope` filter every statement they run."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from leap.db import models as m
 from leap.db.base import Base
+from leap.domain import RecordingStatus
 from leap.errors import NotFound
 
 M = TypeVar("M", bound=Base)
@@ -54,6 +57,16 @@ class Repo(Generic[M]):
         self.session.add(obj)
         self.session.flush()
         return obj
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """One batched INSERT for many rows (no objects come back); owners are stamped by
+        the scope hook."""
+        if rows:
+            # render_nulls: otherwise rows are grouped by which keys are None, and each
+            # group becomes its own statement.
+            self.session.execute(
+                insert(self.model).execution_options(render_nulls=True), [dict(r) for r in rows]
+            )
 
     def delete(self, obj: M) -> None:
         self.session.delete(obj)
@@ -131,9 +144,66 @@ class TemplatePresetRepo(Repo[m.TemplatePreset]):
     noun = "template preset link"
 
 
+@dataclass(frozen=True)
+class RecordingQuery:
+    """The filters every recordings command shares, already resolved to ids."""
+
+    ids: Sequence[int] | None = None
+    statuses: Sequence[str] = ()
+    template_id: int | None = None
+    source_id: int | None = None
+    mapped: bool | None = None
+    blank: bool | None = None
+    failed: bool = False
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    search: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
 class RecordingRepo(Repo[m.Recording]):
     model = m.Recording
     noun = "recording"
+
+    def search(self, q: RecordingQuery) -> list[m.Recording]:
+        R = m.Recording
+        stmt = select(R)
+        if q.ids is not None:
+            stmt = stmt.where(R.id.in_(list(q.ids)))
+        if q.statuses:
+            stmt = stmt.where(R.status.in_(list(q.statuses)))
+        if q.failed:
+            stmt = stmt.where(R.status == RecordingStatus.FAILED.value)
+        if q.template_id is not None:
+            stmt = stmt.where(R.template_id == q.template_id)
+        if q.source_id is not None:
+            stmt = stmt.where(R.source_id == q.source_id)
+        if q.mapped is not None:
+            stmt = stmt.where(R.template_id.is_not(None) if q.mapped else R.template_id.is_(None))
+        if q.blank is not None:
+            stmt = stmt.where(R.blank_record.is_(q.blank))
+        if q.date_from is not None:
+            stmt = stmt.where(R.start_time >= q.date_from)
+        if q.date_to is not None:
+            stmt = stmt.where(R.start_time < q.date_to)
+        if q.search:
+            # LIKE is case-insensitive only for ASCII on SQLite; lower() both sides helps
+            # PostgreSQL, and Cyrillic on SQLite is matched as typed.
+            pattern = f"%{q.search.lower()}%"
+            stmt = stmt.where(func.lower(R.title).like(pattern) | func.lower(R.host).like(pattern))
+        stmt = stmt.order_by(R.start_time.desc(), R.id.desc()).offset(q.offset)
+        if q.limit is not None:
+            stmt = stmt.limit(q.limit)
+        return list(self.session.scalars(stmt))
+
+    def by_external_ids(
+        self, source_id: int, external_ids: Sequence[str]
+    ) -> dict[str, m.Recording]:
+        stmt = select(m.Recording).where(
+            m.Recording.source_id == source_id, m.Recording.external_id.in_(list(external_ids))
+        )
+        return {r.external_id: r for r in self.session.scalars(stmt)}
 
 
 class RunRepo(Repo[m.PipelineRun]):

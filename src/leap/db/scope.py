@@ -55,6 +55,9 @@ def set_scope(session: Session, scope: Scope) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _filter_by_scope(state: ORMExecuteState) -> None:
+    if state.is_insert:
+        _check_bulk_insert(state)
+        return
     if not (state.is_select or state.is_update or state.is_delete):
         return
     scope = get_scope(state.session)
@@ -73,6 +76,30 @@ def _filter_by_scope(state: ORMExecuteState) -> None:
         # A plain user sees exactly one user row: their own.
         options.append(with_loader_criteria(User, lambda cls: cls.id == uid, include_aliases=True))
     state.statement = state.statement.options(*options)
+
+
+def _check_bulk_insert(state: ORMExecuteState) -> None:
+    """ORM bulk INSERT (session.execute(insert(Model), rows)) bypasses before_flush: stamp and
+    check owners here instead."""
+    scope = get_scope(state.session)
+    mapper = state.bind_mapper
+    if mapper is None or not issubclass(mapper.class_, UserOwned):
+        return
+    params = state.parameters
+    rows = params if isinstance(params, list) else [params] if params else []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        owner = row.get("user_id")
+        if scope.system:
+            if owner is None:
+                raise ScopeError(
+                    f"{mapper.class_.__name__} inserted in system scope without user_id"
+                )
+        elif owner is None:
+            row["user_id"] = scope.user_id
+        elif owner != scope.user_id:
+            raise ScopeError(f"{mapper.class_.__name__} inserted for another user than the scope's")
 
 
 @event.listens_for(Session, "before_flush")

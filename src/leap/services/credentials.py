@@ -1,10 +1,176 @@
-"""Credentials: encrypted payloads per user, and install-wide key rotation."""
+"""Credentials: validated secret payloads per kind, encrypted at rest, never printed back;
+install-wide key rotation."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from leap.context import Context
-from leap.errors import PermissionDenied
+from leap.db.base import utcnow
+from leap.db.models import Credential
+from leap.domain import CredentialKind, CredentialStatus
+from leap.errors import Conflict, PermissionDenied, UsageError
 from leap.secrets import Vault
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # token files carry extra fields we don't need
+
+
+class ZoomS2S(_Payload):
+    account_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1)
+
+
+class ZoomOAuth(_Payload):
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1)
+    access_token: str = ""
+    refresh_token: str = Field(min_length=1)
+    expires_at: float = 0.0  # epoch seconds; 0: unknown, refresh before first use
+
+
+class YouTubeAuthorizedUser(_Payload):
+    # google-auth's "authorized_user" JSON
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1)
+    refresh_token: str = Field(min_length=1)
+    token_uri: str | None = None
+    scopes: list[str] = []
+    token: str | None = None
+    expiry: str | None = None
+
+
+class VKToken(_Payload):
+    access_token: str = Field(min_length=1)
+    refresh_token: str | None = None
+    device_id: str | None = None
+    client_id: str | None = None
+    user_id: int | str | None = None
+    expires_at: float | None = None
+
+
+class ApiKey(_Payload):
+    api_key: str = Field(min_length=1)
+
+
+SCHEMAS: dict[CredentialKind, type[_Payload]] = {
+    CredentialKind.ZOOM_S2S: ZoomS2S,
+    CredentialKind.ZOOM_OAUTH: ZoomOAuth,
+    CredentialKind.YOUTUBE: YouTubeAuthorizedUser,
+    CredentialKind.VK: VKToken,
+    CredentialKind.FIREWORKS: ApiKey,
+    CredentialKind.OPENAI: ApiKey,
+    CredentialKind.LLM: ApiKey,
+}
+
+# Facts that are safe to show: identifiers, never secrets.
+PUBLIC_KEYS = {"account_id", "client_id", "scopes", "user_id", "device_id", "token_uri"}
+
+
+def parse_kind(kind: str) -> CredentialKind:
+    try:
+        return CredentialKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in CredentialKind)
+        raise UsageError(f"unknown credential kind '{kind}' (one of: {choices})") from None
+
+
+def validate_payload(kind: CredentialKind, raw: Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(raw)
+    if kind is CredentialKind.ZOOM_OAUTH and "expires_at" not in data and "expires_in" in data:
+        data["expires_at"] = time.time() + float(data["expires_in"])
+    try:
+        model = SCHEMAS[kind].model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"{kind.value} credential: '{field}': {err['msg'].lower()}") from None
+    return model.model_dump(exclude_none=True)
+
+
+def add_credential(
+    ctx: Context, name: str, kind: CredentialKind, raw: Mapping[str, Any]
+) -> Credential:
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(f"invalid credential name '{name}': letters, digits, '.', '_', '-'")
+    if ctx.repos.credentials.by_name(name) is not None:
+        raise Conflict(f"credential '{name}' already exists (remove it first)")
+    payload = validate_payload(kind, raw)
+    public = {k: v for k, v in payload.items() if k in PUBLIC_KEYS}
+    expires = payload.get("expires_at")
+    cred = ctx.repos.credentials.add(
+        Credential(
+            name=name,
+            kind=kind.value,
+            secret=ctx.vault.encrypt(payload),
+            public=public,
+            expires_at=_epoch_to_dt(expires)
+            if isinstance(expires, (int, float)) and expires
+            else None,
+        )
+    )
+    return cred
+
+
+def _epoch_to_dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def get(ctx: Context, name: str) -> Credential:
+    return ctx.repos.credentials.require_name(name)
+
+
+def list_credentials(ctx: Context) -> list[Credential]:
+    return ctx.repos.credentials.list(order_by=(Credential.name,))
+
+
+def remove(ctx: Context, name: str) -> None:
+    cred = get(ctx, name)
+    users = [s.name for s in ctx.repos.sources.list(credential_id=cred.id)]
+    users += [p.name for p in ctx.repos.presets.list(credential_id=cred.id)]
+    if users:
+        raise Conflict(
+            f"credential '{name}' is used by {', '.join(sorted(users))}; remove those first"
+        )
+    ctx.repos.credentials.delete(cred)
+
+
+def secret_of(ctx: Context, cred: Credential) -> dict[str, Any]:
+    return ctx.vault.decrypt(cred.secret)
+
+
+def replace_secret(ctx: Context, cred: Credential, payload: Mapping[str, Any]) -> None:
+    """Store a new payload (e.g. a rotated refresh token); flushed at once so it is never lost
+    behind later work in the same unit."""
+    cred.secret = ctx.vault.encrypt(dict(payload))
+    expires = payload.get("expires_at")
+    if isinstance(expires, (int, float)) and expires:
+        cred.expires_at = _epoch_to_dt(expires)
+    cred.last_used_at = utcnow()
+    ctx.session.flush()
+
+
+def mark_dead(ctx: Context, cred: Credential, reason: str) -> None:
+    cred.status = CredentialStatus.NEEDS_REAUTH.value
+    cred.status_reason = reason
+    ctx.session.flush()
+
+
+def mark_ok(ctx: Context, cred: Credential) -> None:
+    if cred.status != CredentialStatus.ACTIVE.value:
+        cred.status = CredentialStatus.ACTIVE.value
+        cred.status_reason = None
+    cred.last_used_at = utcnow()
 
 
 def rotate_all(ctx: Context, vault: Vault) -> int:

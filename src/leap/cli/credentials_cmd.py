@@ -1,0 +1,123 @@
+"""`leap credentials ...`: add (secrets from a file or an env var, never an argument), list,
+show, test, remove. Secrets are never printed back."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leap.cli._run import state_of
+from leap.errors import UsageError
+from leap.services import credentials, provider_check
+from leap.views import credential_view
+
+app = typer.Typer(help="Credentials for Zoom, YouTube, VK and API keys.", no_args_is_help=True)
+
+COLUMNS = ["name", "kind", "status", "status_reason", "public", "expires_at"]
+
+
+def read_secret_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        # The message of a JSON error quotes no content, so no secret leaks through it.
+        raise UsageError(
+            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected an object of fields")
+    return data
+
+
+def from_env(var: str, option: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise UsageError(f"{option} {var}: that environment variable is empty or not set")
+    return value
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    kind: Annotated[
+        str, typer.Argument(help="zoom-s2s|zoom-oauth|youtube|vk|fireworks|openai|llm")
+    ],
+    name: str,
+    from_file: Annotated[
+        Path | None, typer.Option("--from-file", help="JSON (or .toml) with the fields.")
+    ] = None,
+    account_id: Annotated[str | None, typer.Option(help="Zoom S2S account id.")] = None,
+    client_id: Annotated[str | None, typer.Option(help="OAuth client id.")] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option(help="Name of the env var holding the client secret.")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Name of the env var holding the API key.")
+    ] = None,
+) -> None:
+    """Store a credential, encrypted. Secrets come from --from-file or --*-env only."""
+    state = state_of(ctx)
+    k = credentials.parse_kind(kind)
+    raw: dict[str, Any] = read_secret_file(from_file) if from_file else {}
+    if account_id:
+        raw["account_id"] = account_id
+    if client_id:
+        raw["client_id"] = client_id
+    if client_secret_env:
+        raw["client_secret"] = from_env(client_secret_env, "--client-secret-env")
+    if api_key_env:
+        raw["api_key"] = from_env(api_key_env, "--api-key-env")
+    with state.context() as c:
+        view = credential_view(credentials.add_credential(c, name, k, raw))
+    state.output.record(view) if state.as_json else state.output.message(
+        f"stored {k.value} credential '{name}' (encrypted)"
+    )
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """List credentials and whether they need re-authentication."""
+    state = state_of(ctx)
+    with state.context() as c:
+        rows = [credential_view(x) for x in credentials.list_credentials(c)]
+    state.output.table(rows, COLUMNS, title="Credentials")
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str) -> None:
+    """Show a credential's non-secret facts."""
+    state = state_of(ctx)
+    with state.context() as c:
+        view = credential_view(credentials.get(c, name))
+    state.output.record(view)
+
+
+@app.command("test")
+def test(ctx: typer.Context, name: str) -> None:
+    """Check a credential against its service (e.g. get a Zoom token and read the user)."""
+    state = state_of(ctx)
+    result = provider_check.test_credential(state.runtime(), state.scope(), name)
+    state.output.record(result) if state.as_json else state.output.message(
+        f"credential '{name}' works: {result.get('detail', 'ok')}"
+    )
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, name: str) -> None:
+    """Delete a credential (refused while a source or preset uses it)."""
+    state = state_of(ctx)
+    with state.context() as c:
+        credentials.remove(c, name)
+    state.output.json({"removed": name}) if state.as_json else state.output.message(
+        f"removed credential '{name}'"
+    )

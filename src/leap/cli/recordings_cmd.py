@@ -1,0 +1,103 @@
+"""`leap recordings ...`: list with FILTERS, show one, re-match."""
+
+from __future__ import annotations
+
+import typer
+
+from leap.cli import _filters as F
+from leap.cli._run import state_of
+from leap.services import recordings
+
+app = typer.Typer(help="Recordings.", no_args_is_help=True)
+
+COLUMNS = [
+    "id",
+    "start_time",
+    "title",
+    "source",
+    "status",
+    "template",
+    "duration_s",
+    "blank_record",
+]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: F.Status = None,
+    template: F.TemplateName = None,
+    source: F.SourceName = None,
+    mapped: F.Mapped = None,
+    blank: F.Blank = None,
+    failed: F.Failed = False,
+    date_from: F.From = None,
+    date_to: F.To = None,
+    search: F.Search = None,
+    limit: F.Limit = None,
+    offset: F.Offset = 0,
+) -> None:
+    """List recordings, newest first."""
+    state = state_of(ctx)
+    flt = F.build_filter(
+        status=status,
+        template=template,
+        source=source,
+        mapped=mapped,
+        blank=blank,
+        failed=failed,
+        date_from=date_from,
+        date_to=date_to,
+        search=search,
+        limit=limit,
+        offset=offset,
+    )
+    with state.context() as c:
+        rows = recordings.list_views(c, flt)
+    state.output.table(rows, COLUMNS, title=f"{len(rows)} recording(s)")
+
+
+@app.command("show")
+def show(ctx: typer.Context, recording_id: int) -> None:
+    """Show one recording: files, match, stages, artifacts, targets."""
+    state = state_of(ctx)
+    with state.context() as c:
+        view = recordings.show(c, recording_id)
+    state.output.record(view, title=f"recording {recording_id}")
+
+
+@app.command("rematch")
+def rematch(
+    ctx: typer.Context,
+    status: F.Status = None,
+    template: F.TemplateName = None,
+    source: F.SourceName = None,
+    mapped: F.Mapped = None,
+    blank: F.Blank = None,
+    failed: F.Failed = False,
+    date_from: F.From = None,
+    date_to: F.To = None,
+    search: F.Search = None,
+    limit: F.Limit = None,
+) -> None:
+    """Match the selected recordings against the templates again (not those in progress)."""
+    state = state_of(ctx)
+    flt = F.build_filter(
+        status=status,
+        template=template,
+        source=source,
+        mapped=mapped,
+        blank=blank,
+        failed=failed,
+        date_from=date_from,
+        date_to=date_to,
+        search=search,
+        limit=limit,
+    )
+    with state.context() as c:
+        s = recordings.rematch(c, flt)
+    out = {"examined": s.examined, "mapped": s.mapped, "changed": len(s.changed)}
+    if state.as_json:
+        state.output.json(out | {"changed_ids": s.changed})
+    else:
+        state.output.message(f"examined {s.examined}, mapped {s.mapped}, changed {len(s.changed)}")

@@ -1,0 +1,266 @@
+"""What every provider client shares: the httpx client factory, the provider error tree,
+Retry-After parsing and the retry loop (backoff with full jitter inside a sleep budget).
+
+ProviderError (exit 1)            a provider call failed
+├── RetryableError                429, 5xx, timeouts, dropped connections; retried, then raised
+└── PermanentError                other 4xx, malformed responses; never retried
+    ├── AccessTokenRejected       401: the caller may refresh its token once and try again
+    └── ResourceNotFound (exit 3) the provider says the thing does not exist (also a NotFound)
+CredentialRejected (exit 5)       the credential itself is dead (also a CredentialDead)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from leap import __version__
+from leap.errors import CredentialDead, LeapError, NotFound
+from leap.logs import redact
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], None]
+Classifier = Callable[[httpx.Response], None]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace, redact anything token-like and cap the length of a message part."""
+    flat = redact(" ".join(text.split()))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class ProviderError(LeapError):
+    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+        super().__init__(one_line(message, 500))
+        self.provider = provider
+        self.status = status
+
+
+class RetryableError(ProviderError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentError(ProviderError):
+    pass
+
+
+class AccessTokenRejected(PermanentError):
+    """A 401 on an API call: permanent for this token, so the client refreshes it once."""
+
+
+class ResourceNotFound(PermanentError, NotFound):
+    pass
+
+
+class CredentialRejected(CredentialDead):
+    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+        super().__init__(one_line(message, 500))
+        self.provider = provider
+        self.status = status
+
+
+def make_http_client(
+    timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    # Redirects stay off: resumable uploads read 308 themselves, and a download that wants
+    # them turns them on per request.
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        headers={"User-Agent": f"leap/{__version__}"},
+        transport=transport,
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from `now` given a Retry-After of seconds, an HTTP-date or ISO 8601."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    when: datetime | None = None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            # Zoom's daily limit sends an ISO timestamp such as 2026-05-31T00:00:00Z
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how long to retry: attempts count every try, the first one included;
+    budget_s bounds the total time spent sleeping between them."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    budget_s: float = 120.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """The pause after failed try number `attempt` (1-based), ignoring the budget."""
+        if retry_after is not None:
+            # Waiting less than the server asked only buys another 429.
+            return max(0.0, retry_after)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 60))
+        return self.rng.uniform(0.0, ceiling)
+
+    def next_delay(self, attempt: int, retry_after: float | None, slept: float) -> float | None:
+        """The pause before the next try, or None when attempts or the budget are used up."""
+        if attempt >= self.max_attempts:
+            return None
+        remaining = self.budget_s - slept
+        wanted = self.delay(attempt, retry_after)
+        if retry_after is not None:
+            return wanted if wanted <= remaining else None
+        if remaining <= 0:
+            return None
+        return min(wanted, remaining)
+
+
+def error_excerpt(response: httpx.Response) -> str:
+    """A short, safe description of an error body: JSON code/message/error fields or text."""
+    try:
+        body = response.read()
+    except httpx.HTTPError:
+        return ""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return one_line(body.decode("utf-8", "replace"), 200)
+    if isinstance(data, dict):
+        if isinstance(data.get("error"), dict):  # Google/OpenAI style {"error": {...}}
+            data = data["error"]
+        parts = [
+            f"{k}={data[k]}"
+            for k in ("code", "error", "reason", "message", "error_description")
+            if isinstance(data.get(k), str | int) and not isinstance(data.get(k), bool)
+        ]
+        if parts:
+            return one_line(", ".join(parts), 200)
+    return one_line(str(data), 200)
+
+
+def json_body(response: httpx.Response, provider: str) -> Any:
+    """The response's JSON, or PermanentError when the body is not JSON."""
+    try:
+        return json.loads(response.read())
+    except ValueError as exc:
+        raise PermanentError(
+            f"{provider}: malformed JSON in a {response.status_code} response",
+            provider=provider,
+            status=response.status_code,
+        ) from exc
+
+
+def classify_response(response: httpx.Response, provider: str, now: datetime) -> None:
+    """Return for 1xx-3xx; raise RetryableError for 408/429/5xx, PermanentError otherwise."""
+    status = response.status_code
+    if status < 400:
+        return
+    detail = error_excerpt(response)
+    what = f"{provider}: HTTP {status} on {response.request.method} {response.request.url.path}"
+    message = f"{what}: {detail}" if detail else what
+    if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        raise RetryableError(message, provider=provider, status=status, retry_after=retry_after)
+    if status == 401:
+        raise AccessTokenRejected(message, provider=provider, status=status)
+    raise PermanentError(message, provider=provider, status=status)
+
+
+# Transport failures worth another try; the rest (bad URL scheme, proxy set-up, a request
+# we could not even encode) would fail the same way again.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def send_with_retry(
+    send: Callable[[], httpx.Response],
+    classify: Classifier,
+    policy: RetryPolicy,
+    *,
+    provider: str,
+    sleep: Sleep = time.sleep,
+) -> httpx.Response:
+    """Call `send` until `classify` accepts its response.
+
+    Retries transient transport errors raised by `send` and RetryableError raised by
+    `classify`; anything else (PermanentError, CredentialRejected, errors of an inner retry
+    loop raised from `send`) propagates at once. When attempts or the sleep budget run out,
+    raises RetryableError saying so, chained to the last failure.
+    """
+    slept = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = send()
+        except httpx.TransportError as exc:
+            if not isinstance(exc, _TRANSIENT):
+                raise PermanentError(
+                    f"{provider}: request failed ({type(exc).__name__}: {exc})", provider=provider
+                ) from exc
+            error = RetryableError(
+                f"{provider}: network error ({type(exc).__name__}: {exc})", provider=provider
+            )
+            cause: BaseException = exc
+        else:
+            try:
+                classify(response)
+            except RetryableError as exc:
+                response.close()
+                error, cause = exc, exc
+            except BaseException:
+                response.close()
+                raise
+            else:
+                return response
+        pause = policy.next_delay(attempt, error.retry_after, slept)
+        if pause is None:
+            why = (
+                f"the server asked to wait {error.retry_after:.0f}s, beyond the retry budget"
+                if error.retry_after is not None and attempt < policy.max_attempts
+                else f"gave up after {attempt} attempts and {slept:.1f}s of waiting"
+            )
+            raise RetryableError(
+                f"{error.message} (retries exhausted: {why})",
+                provider=provider,
+                status=error.status,
+                retry_after=error.retry_after,
+            ) from cause
+        log.info("%s: attempt %d failed (%s); retrying in %.2fs", provider, attempt, error, pause)
+        sleep(pause)
+        slept += pause

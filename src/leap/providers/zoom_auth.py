@@ -1,0 +1,258 @@
+"""Zoom OAuth: Server-to-Server tokens (account_credentials) and user-level tokens with
+refresh-token rotation, both behind the ZoomAuth protocol that ZoomClient uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from leap.providers.http import (
+    CredentialRejected,
+    PermanentError,
+    RetryPolicy,
+    Sleep,
+    classify_response,
+    error_excerpt,
+    json_body,
+    send_with_retry,
+)
+
+PROVIDER = "zoom"
+# Zoom's Rivet SDK refreshes this long before expiry; a token that dies mid-request costs a 401.
+EXPIRY_MARGIN_S = 60.0
+Clock = Callable[[], float]
+
+
+class ZoomAuth(Protocol):
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OAuthTokens:
+    access_token: str
+    refresh_token: str
+    expires_at: float  # epoch seconds
+
+
+def utcnow(clock: Clock) -> datetime:
+    return datetime.fromtimestamp(clock(), UTC)
+
+
+def _token_classifier(clock: Clock, hint: str) -> Callable[[httpx.Response], None]:
+    def classify(response: httpx.Response) -> None:
+        # Any refusal by the token endpoint means this credential cannot be used as it is.
+        if response.status_code in (400, 401, 403):
+            raise CredentialRejected(
+                f"zoom: the token endpoint rejected the credential "
+                f"(HTTP {response.status_code}: {error_excerpt(response)}); {hint}",
+                provider=PROVIDER,
+                status=response.status_code,
+            )
+        classify_response(response, PROVIDER, utcnow(clock))
+
+    return classify
+
+
+def _post_token(
+    http: httpx.Client,
+    oauth_base_url: str,
+    client_id: str,
+    client_secret: str,
+    form: dict[str, str],
+    *,
+    clock: Clock,
+    policy: RetryPolicy,
+    sleep: Sleep,
+    hint: str,
+) -> dict[str, Any]:
+    url = oauth_base_url.rstrip("/") + "/oauth/token"
+    response = send_with_retry(
+        lambda: http.post(url, data=form, auth=(client_id, client_secret)),
+        _token_classifier(clock, hint),
+        policy,
+        provider=PROVIDER,
+        sleep=sleep,
+    )
+    data = json_body(response, PROVIDER)
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        raise PermanentError(
+            "zoom: the token response has no access_token", provider=PROVIDER, status=200
+        )
+    return data
+
+
+def _expires_at(data: dict[str, Any], clock: Clock) -> float:
+    lifetime = data.get("expires_in")
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+        lifetime = 3600  # Zoom's documented lifetime, should a response ever omit it
+    return clock() + float(lifetime)
+
+
+class S2SAuth:
+    """Server-to-Server OAuth: a fresh account_credentials token whenever the cached one is
+    within a minute of expiry; there is no refresh token."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        oauth_base_url: str,
+        account_id: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        clock: Clock = time.time,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self._http = http
+        self._base = oauth_base_url
+        self._account_id = account_id
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    def token(self) -> str:
+        if self._token is None or self._clock() >= self._expires_at - EXPIRY_MARGIN_S:
+            data = _post_token(
+                self._http,
+                self._base,
+                self._client_id,
+                self._client_secret,
+                {"grant_type": "account_credentials", "account_id": self._account_id},
+                clock=self._clock,
+                policy=self._policy,
+                sleep=self._sleep,
+                hint="check the account id, client id and client secret of the S2S app",
+            )
+            self._token = data["access_token"]
+            self._expires_at = _expires_at(data, self._clock)
+        return self._token
+
+    def invalidate(self) -> None:
+        self._token = None
+
+
+def _tokens_from(data: dict[str, Any], previous_refresh: str, clock: Clock) -> OAuthTokens:
+    refresh = data.get("refresh_token")
+    return OAuthTokens(
+        access_token=data["access_token"],
+        # Zoom always rotates; keep the old one only if a response ever omits it.
+        refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh,
+        expires_at=_expires_at(data, clock),
+    )
+
+
+REAUTH_HINT = "re-authenticate the Zoom credential (leap credentials add)"
+
+
+def exchange_authorization_code(
+    http: httpx.Client,
+    oauth_base_url: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    *,
+    code_verifier: str | None = None,
+    clock: Clock = time.time,
+    policy: RetryPolicy | None = None,
+    sleep: Sleep = time.sleep,
+) -> OAuthTokens:
+    """Trade the code of the user-level OAuth redirect for the first token pair."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if code_verifier:
+        form["code_verifier"] = code_verifier
+    data = _post_token(
+        http,
+        oauth_base_url,
+        client_id,
+        client_secret,
+        form,
+        clock=clock,
+        policy=policy or RetryPolicy(),
+        sleep=sleep,
+        hint="the code may have expired or been used already; authorise again",
+    )
+    if not isinstance(data.get("refresh_token"), str):
+        raise PermanentError(
+            "zoom: the token response has no refresh_token", provider=PROVIDER, status=200
+        )
+    return _tokens_from(data, "", clock)
+
+
+class UserOAuth:
+    """User-level OAuth with refresh-token rotation: every refresh returns a new refresh token
+    and invalidates the old one, so `on_refresh` must persist the pair before it is used."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        oauth_base_url: str,
+        client_id: str,
+        client_secret: str,
+        tokens: OAuthTokens,
+        on_refresh: Callable[[OAuthTokens], None],
+        *,
+        clock: Clock = time.time,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self._http = http
+        self._base = oauth_base_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._tokens = tokens
+        self._on_refresh = on_refresh
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._stale = not tokens.access_token
+        # A rotated pair whose persisting failed: the old refresh token is already dead on
+        # Zoom's side, so keep the new pair and try to persist it again before using it.
+        self._unsaved: OAuthTokens | None = None
+
+    @property
+    def tokens(self) -> OAuthTokens:
+        return self._tokens
+
+    def token(self) -> str:
+        if self._unsaved is not None:
+            self._persist(self._unsaved)
+        elif self._stale or self._clock() >= self._tokens.expires_at - EXPIRY_MARGIN_S:
+            self._refresh()
+        return self._tokens.access_token
+
+    def invalidate(self) -> None:
+        self._stale = True
+
+    def _refresh(self) -> None:
+        data = _post_token(
+            self._http,
+            self._base,
+            self._client_id,
+            self._client_secret,
+            {"grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token},
+            clock=self._clock,
+            policy=self._policy,
+            sleep=self._sleep,
+            hint=REAUTH_HINT,
+        )
+        self._persist(_tokens_from(data, self._tokens.refresh_token, self._clock))
+
+    def _persist(self, new: OAuthTokens) -> None:
+        self._unsaved = new
+        self._on_refresh(new)
+        self._unsaved = None
+        self._tokens = new
+        self._stale = False

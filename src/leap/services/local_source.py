@@ -1,0 +1,196 @@
+"""Local folder source: video/audio files found recursively, probed with ffmpeg only when new
+or changed, skipped while still being written."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from leap.context import open_context
+from leap.db.models import InputSource
+from leap.errors import UsageError
+from leap.pipeline.ffmpeg import MediaError, locate, probe
+from leap.services.source_item import SourceItem, chunks
+from leap.services.users import current_user
+
+if TYPE_CHECKING:
+    from leap.services.sync import Syncer, SyncResult
+
+log = logging.getLogger(__name__)
+
+MEDIA_EXTENSIONS = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".m4a",
+    ".mp3",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".opus",
+    ".aac",
+}
+
+# 2026-03-05, 20260305, 2026_03_05 and an optional time 18-30 / 1830 / 18.30 / 18h30.
+_DATE_IN_NAME = re.compile(
+    r"(?<!\d)(20\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
+    r"(?:[ T_.-]?([01]\d|2[0-3])[-_.:h]?([0-5]\d))?(?!\d)"
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+def date_from_name(name: str, tz: tzinfo) -> datetime | None:
+    """A recording date written in the file name, read in the owner's timezone."""
+    m = _DATE_IN_NAME.search(name)
+    if not m:
+        return None
+    y, mo, d, hh, mm = m.groups()
+    try:
+        local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), tzinfo=tz)
+    except ValueError:  # 2026-02-30
+        return None
+    return local.astimezone(UTC)
+
+
+def title_from_name(stem: str) -> str:
+    cleaned = _DATE_IN_NAME.sub(" ", stem).replace("_", " ")
+    cleaned = re.sub(r"\s+", " ", cleaned).strip(" -.")
+    return cleaned or stem
+
+
+def scan(root: Path) -> dict[str, Seen]:
+    found: dict[str, Seen] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith(".") or path.suffix.lower() not in MEDIA_EXTENSIONS:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat
+            rel = path.relative_to(root).as_posix()
+            found[rel] = Seen(path, rel, st.st_size, st.st_mtime_ns)
+    return found
+
+
+def settled(
+    root: Path, pause: float, sleep: Callable[[float], None]
+) -> tuple[list[Seen], list[str]]:
+    """Files whose size and mtime did not change across `pause` seconds, and those that did."""
+    first = scan(root)
+    if pause > 0 and first:
+        sleep(pause)
+    second = scan(root) if pause > 0 else first
+    stable, growing = [], []
+    for rel, seen in first.items():
+        again = second.get(rel)
+        if again is None:
+            continue
+        if (again.size, again.mtime_ns) != (seen.size, seen.mtime_ns) or seen.size == 0:
+            growing.append(rel)
+        else:
+            stable.append(again)
+    return stable, growing
+
+
+def _stored_file(files: Sequence[Any]) -> dict[str, Any]:
+    return dict(files[0]) if files and isinstance(files[0], dict) else {}
+
+
+def local_pages(
+    syncer: Syncer,
+    src: InputSource,
+    window: tuple[Any, Any] | None,
+    result: SyncResult,
+) -> Iterator[list[SourceItem]]:
+    root = Path(src.config["path"])
+    if not root.is_dir():
+        raise UsageError(f"local path {root} does not exist or is not a directory")
+    pause = syncer.runtime.settings.sync.local_settle_seconds
+    stable, growing = settled(root, pause, syncer.sleep or time.sleep)
+    for rel in growing:
+        result.warnings.append(f"{rel}: still being written, skipped this round")
+    with open_context(syncer.runtime, syncer.scope) as ctx:
+        tz = ZoneInfo(current_user(ctx).timezone)
+        known = {
+            r.external_id: (r, _stored_file(r.files))
+            for r in ctx.repos.recordings.list(source_id=src.id)
+        }
+    tools = None
+    items: list[SourceItem] = []
+    for seen in stable:
+        rec_file = known.get(seen.rel)
+        stored = rec_file[1] if rec_file else {}
+        if rec_file and stored.get("size") == seen.size and stored.get("mtime_ns") == seen.mtime_ns:
+            rec = rec_file[0]
+            # Unchanged on disk: describe it as stored, so the upsert sees no difference.
+            items.append(
+                SourceItem(
+                    external_id=rec.external_id,
+                    title=rec.title,
+                    start_time=rec.start_time,
+                    duration_s=rec.duration_s,
+                    size_bytes=rec.size_bytes,
+                    host=rec.host,
+                    meeting_id=rec.meeting_id,
+                    files=tuple(rec.files),
+                )
+            )
+            continue
+        tools = tools or locate()
+        try:
+            info = probe(tools, seen.path)
+        except MediaError as exc:
+            result.warnings.append(exc.message)  # names the file already
+            continue
+        start = date_from_name(seen.path.stem, tz) or datetime.fromtimestamp(
+            seen.mtime_ns / 1e9, UTC
+        ).replace(microsecond=0)
+        if window is not None and not (window[0] <= start.date() <= window[1]):
+            continue
+        kind = "video" if info.has_video else "audio"
+        items.append(
+            SourceItem(
+                external_id=seen.rel,
+                title=title_from_name(seen.path.stem),
+                start_time=start,
+                duration_s=round(info.duration_s, 3),
+                size_bytes=seen.size,
+                files=(
+                    {
+                        "type": kind,
+                        "file_extension": seen.path.suffix.lstrip(".").upper(),
+                        "recording_type": kind,
+                        "size": seen.size,
+                        "mtime_ns": seen.mtime_ns,
+                        "path": str(seen.path),
+                        "has_audio": info.has_audio,
+                        "has_video": info.has_video,
+                    },
+                ),
+            )
+        )
+    yield from chunks(items)

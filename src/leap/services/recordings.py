@@ -1,0 +1,96 @@
+"""Recordings: the shared filters, listing, one recording's full view, explicit re-match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leap.context import Context
+from leap.db.models import Recording
+from leap.db.repos import RecordingQuery
+from leap.domain import RecordingStatus
+from leap.errors import UsageError
+from leap.services import mapping
+from leap.views import recording_view
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    """FILTERS as the CLI takes them (names, not ids)."""
+
+    ids: list[int] | None = None
+    statuses: list[str] = field(default_factory=list)
+    template: str | None = None
+    source: str | None = None
+    mapped: bool | None = None
+    blank: bool | None = None
+    failed: bool = False
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    search: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+def resolve(ctx: Context, f: RecordingFilter) -> RecordingQuery:
+    valid = {s.value for s in RecordingStatus}
+    bad = [s for s in f.statuses if s not in valid]
+    if bad:
+        raise UsageError(f"unknown status '{bad[0]}' (one of: {', '.join(sorted(valid))})")
+    if f.date_from and f.date_to and f.date_from > f.date_to:
+        raise UsageError("--from is after --to")
+    return RecordingQuery(
+        ids=f.ids,
+        statuses=f.statuses,
+        template_id=ctx.repos.templates.require_name(f.template).id if f.template else None,
+        source_id=ctx.repos.sources.require_name(f.source).id if f.source else None,
+        mapped=f.mapped,
+        blank=f.blank,
+        failed=f.failed,
+        date_from=f.date_from,
+        date_to=f.date_to,
+        search=f.search,
+        limit=f.limit,
+        offset=f.offset,
+    )
+
+
+def select(ctx: Context, f: RecordingFilter) -> list[Recording]:
+    return ctx.repos.recordings.search(resolve(ctx, f))
+
+
+class Names:
+    """Source and template names by id, loaded once for a listing."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.sources = {s.id: s.name for s in ctx.repos.sources.list()}
+        self.templates = {t.id: t.name for t in ctx.repos.templates.list()}
+
+    def view(self, rec: Recording) -> dict[str, Any]:
+        tpl = self.templates.get(rec.template_id) if rec.template_id is not None else None
+        return recording_view(rec, self.sources.get(rec.source_id), tpl)
+
+
+def list_views(ctx: Context, f: RecordingFilter) -> list[dict[str, Any]]:
+    names = Names(ctx)
+    return [names.view(r) for r in select(ctx, f)]
+
+
+def show(ctx: Context, recording_id: int) -> dict[str, Any]:
+    rec = ctx.repos.recordings.require(recording_id)
+    view = Names(ctx).view(rec)
+    view["files"] = rec.files
+    view["meeting_id"] = rec.meeting_id
+    view["overrides"] = rec.overrides
+    # Filled by the pipeline (stages, artifacts, trim) and publishing (targets).
+    view["stages"] = []
+    view["artifacts"] = {}
+    view["trim"] = None
+    view["targets"] = []
+    return view
+
+
+def rematch(ctx: Context, f: RecordingFilter) -> mapping.RematchSummary:
+    recs = [r for r in select(ctx, f) if r.status in mapping.UNTOUCHED or r.template_id is None]
+    return mapping.rematch(ctx, recs, mapping.load_matcher(ctx))
