@@ -63,6 +63,13 @@ class Output:
             table.add_row(k, _cell(v))
         self.out.print(table)
 
+    def done(self, data: Mapping[str, Any], text: str) -> None:
+        """A command's outcome: the data for scripts (--json), one line for people."""
+        if self.as_json:
+            self.json(dict(data))
+        else:
+            self.message(text)
+
     def message(self, text: str) -> None:
         if not self.quiet:
             self.err.print(text, highlight=False, markup=False)

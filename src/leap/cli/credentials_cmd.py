@@ -79,9 +79,7 @@ def add(
         raw["api_key"] = from_env(api_key_env, "--api-key-env")
     with state.context() as c:
         view = credential_view(credentials.add_credential(c, name, k, raw))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"stored {k.value} credential '{name}' (encrypted)"
-    )
+    state.output.done(view, f"stored {k.value} credential '{name}' (encrypted)")
 
 
 @app.command("list")
@@ -107,9 +105,7 @@ def test(ctx: typer.Context, name: str) -> None:
     """Check a credential against its service (e.g. get a Zoom token and read the user)."""
     state = state_of(ctx)
     result = provider_check.test_credential(state.runtime(), state.scope(), name)
-    state.output.record(result) if state.as_json else state.output.message(
-        f"credential '{name}' works: {result.get('detail', 'ok')}"
-    )
+    state.output.done(result, f"credential '{name}' works: {result.get('detail', 'ok')}")
 
 
 @app.command("remove")
@@ -118,6 +114,4 @@ def remove(ctx: typer.Context, name: str) -> None:
     state = state_of(ctx)
     with state.context() as c:
         credentials.remove(c, name)
-    state.output.json({"removed": name}) if state.as_json else state.output.message(
-        f"removed credential '{name}'"
-    )
+    state.output.done({"removed": name}, f"removed credential '{name}'")

@@ -49,9 +49,7 @@ def add_zoom(
     state = state_of(ctx)
     with state.context() as c:
         view = _view(c, sources.add_zoom(c, name, credential, zoom_user))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"added zoom source '{name}'"
-    )
+    state.output.done(view, f"added zoom source '{name}'")
 
 
 @add_app.command("local")
@@ -60,9 +58,7 @@ def add_local(ctx: typer.Context, name: str, path: str) -> None:
     state = state_of(ctx)
     with state.context() as c:
         view = _view(c, sources.add_local(c, name, path))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"added local source '{name}'"
-    )
+    state.output.done(view, f"added local source '{name}'")
 
 
 @app.command("list")
@@ -99,9 +95,7 @@ def _enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
     state = state_of(ctx)
     with state.context() as c:
         view = _view(c, sources.set_enabled(c, name, enabled))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"source '{name}' {'enabled' if enabled else 'disabled'}"
-    )
+    state.output.done(view, f"source '{name}' {'enabled' if enabled else 'disabled'}")
 
 
 @app.command("remove")
@@ -114,6 +108,7 @@ def remove(
     state = state_of(ctx)
     with state.context() as c:
         count = sources.remove(c, name, force=yes)
-    state.output.json({"removed": name, "recordings_deleted": count}) if state.as_json else (
-        state.output.message(f"removed source '{name}' and {count} recording(s)")
+    state.output.done(
+        {"removed": name, "recordings_deleted": count},
+        f"removed source '{name}' and {count} recording(s)",
     )

@@ -95,8 +95,9 @@ def remove(ctx: typer.Context, name: str) -> None:
     state = state_of(ctx)
     with state.context() as c:
         count = templates.remove(c, name)
-    state.output.json({"removed": name, "unmapped": count}) if state.as_json else (
-        state.output.message(f"removed template '{name}'; {count} recording(s) unmapped")
+    state.output.done(
+        {"removed": name, "unmapped": count},
+        f"removed template '{name}'; {count} recording(s) unmapped",
     )
 
 

@@ -31,9 +31,7 @@ def add(
         role = Role.ADMIN if admin else Role.USER
         user = users.create_user(c, name, role=role, timezone=timezone, plan=plan, email=email)
         view = user_view(user)
-    state.output.record(view) if state.as_json else state.output.message(
-        f"created user '{name}' (id {view['id']})"
-    )
+    state.output.done(view, f"created user '{name}' (id {view['id']})")
 
 
 @app.command("list")
@@ -70,9 +68,7 @@ def _set_disabled(ctx: typer.Context, name: str, disabled: bool) -> None:
     state = state_of(ctx)
     with state.context() as c:
         view = user_view(users.set_disabled(c, name, disabled))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"user '{name}' {'disabled' if disabled else 'enabled'}"
-    )
+    state.output.done(view, f"user '{name}' {'disabled' if disabled else 'enabled'}")
 
 
 @app.command("delete")
@@ -89,9 +85,7 @@ def delete(
         raise UsageError(f"deleting '{name}' removes all their data: repeat with --yes")
     with state.context() as c:
         users.delete_user(c, name)
-    state.output.json({"deleted": name}) if state.as_json else state.output.message(
-        f"deleted user '{name}'"
-    )
+    state.output.done({"deleted": name}, f"deleted user '{name}'")
 
 
 @app.command("set-plan")
@@ -100,9 +94,7 @@ def set_plan(ctx: typer.Context, name: str, plan: str) -> None:
     state = state_of(ctx)
     with state.context() as c:
         view = user_view(users.set_plan(c, name, plan))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"user '{name}' is on plan '{plan}'"
-    )
+    state.output.done(view, f"user '{name}' is on plan '{plan}'")
 
 
 @app.command("set-timezone")
@@ -111,6 +103,4 @@ def set_timezone(ctx: typer.Context, name: str, timezone: str) -> None:
     state = state_of(ctx)
     with state.context() as c:
         view = user_view(users.set_timezone(c, name, timezone))
-    state.output.record(view) if state.as_json else state.output.message(
-        f"user '{name}' timezone is {timezone}"
-    )
+    state.output.done(view, f"user '{name}' timezone is {timezone}")
