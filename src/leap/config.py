@@ -48,6 +48,12 @@ class WorkerSettings(_Section):
     count: int = Field(default=2, ge=1, le=64)
     shutdown_timeout: float = Field(default=8.0, ge=0)
     heartbeat_seconds: float = Field(default=60.0, gt=0)
+    # How often the reconciler re-reads the database for stages a crash left behind.
+    reconcile_seconds: float = Field(default=15.0, gt=0)
+    # A running stage renews its lease this often; a lease unrenewed for lease_seconds is
+    # taken back (a worker on another host died or hangs).
+    stage_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
 
 
 class LogSettings(_Section):

@@ -23,7 +23,8 @@ from leap.db.repos import Repos
 from leap.db.scope import Scope, get_scope, set_scope
 from leap.secrets import Vault, load_keys
 
-Enqueue = Callable[[str, dict[str, Any]], None]
+# (task name, kwargs, delay in seconds or None)
+Enqueue = Callable[[str, dict[str, Any], float | None], None]
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Context:
     runtime: Runtime
     session: Session
     repos: Repos
-    _pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _pending: list[tuple[str, dict[str, Any], float | None]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -83,9 +84,9 @@ class Context:
     def vault(self) -> Vault:
         return self.runtime.vault
 
-    def defer_enqueue(self, task: str, **kwargs: Any) -> None:
+    def defer_enqueue(self, task: str, *, delay: float | None = None, **kwargs: Any) -> None:
         """Send a queue message once this unit of work has committed."""
-        self._pending.append((task, kwargs))
+        self._pending.append((task, kwargs, delay))
 
     @contextmanager
     def as_scope(self, scope: Scope) -> Iterator[None]:
@@ -117,6 +118,8 @@ def open_context(runtime: Runtime, scope: Scope) -> Iterator[Context]:
             raise
     finally:
         session.close()
-    if ctx._pending and runtime.enqueue is not None:
-        for task, kwargs in ctx._pending:
-            runtime.enqueue(task, kwargs)
+    if ctx._pending:
+        if runtime.enqueue is None:
+            raise RuntimeError("work was queued but this runtime has no queue")
+        for task, kwargs, delay in ctx._pending:
+            runtime.enqueue(task, kwargs, delay)

@@ -14,11 +14,14 @@ from huey import Huey
 
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
-from leap.services import system
+from leap.pipeline import runner
+from leap.services import reconciler, runs, system
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = "leap.heartbeat"
+STAGE = runs.STAGE_TASK
+RECONCILE = "leap.reconcile"
 
 
 class TaskQueue:
@@ -27,7 +30,7 @@ class TaskQueue:
     def __init__(self, huey: Huey, runtime: Runtime) -> None:
         self.huey = huey
         self.runtime = runtime
-        self._tasks: dict[str, Callable[..., Any]] = {}
+        self._tasks: dict[str, Any] = {}  # huey TaskWrapper: call to enqueue, .schedule()
         self._register()
 
     def _task(self, name: str, fn: Callable[..., None], **options: Any) -> None:
@@ -43,12 +46,30 @@ class TaskQueue:
 
         self._task(HEARTBEAT, heartbeat, retries=0)
 
-    def send(self, name: str, kwargs: dict[str, Any]) -> None:
+        def stage(stage_id: int) -> None:
+            # No Huey retries: the database decides (attempts, back-off, leases).
+            outcome = runner.execute(runtime, stage_id, self.send)
+            log.info("stage %s: %s", stage_id, outcome)
+
+        self._task(STAGE, stage, retries=0)
+
+        def reconcile() -> None:
+            with open_context(runtime, Scope.system_scope()) as ctx:
+                count = reconciler.reconcile(ctx)
+            if count:
+                log.info("reconciler re-queued %d stage(s)", count)
+
+        self._task(RECONCILE, reconcile, retries=0)
+
+    def send(self, name: str, kwargs: dict[str, Any], delay: float | None = None) -> None:
         try:
             task = self._tasks[name]
         except KeyError:
             raise ValueError(f"unknown task {name}") from None
-        task(**kwargs)
+        if delay:
+            task.schedule(kwargs=kwargs, delay=delay)
+        else:
+            task(**kwargs)
 
     @property
     def names(self) -> list[str]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,7 +16,9 @@ from leap.context import Context, Runtime, open_context
 from leap.db.migrate import require_head
 from leap.db.scope import Scope
 from leap.errors import PermissionDenied
+from leap.queue import make_huey
 from leap.services import users
+from leap.tasks import TaskQueue
 
 
 @dataclass
@@ -28,6 +31,7 @@ class AppState:
     _settings: Settings | None = None
     _runtime: Runtime | None = None
     _scope: Scope | None = None
+    _queue: TaskQueue | None = None
     output: Output = field(default_factory=Output)
 
     def config_path(self) -> Path:
@@ -41,11 +45,17 @@ class AppState:
 
     def runtime(self, *, check_schema: bool = True) -> Runtime:
         if self._runtime is None:
-            runtime = Runtime.from_settings(self.settings)
+            runtime = Runtime.from_settings(self.settings, enqueue=self._send)
             if check_schema:
                 require_head(runtime.engine)
             self._runtime = runtime
         return self._runtime
+
+    def _send(self, name: str, kwargs: dict[str, Any], delay: float | None) -> None:
+        # Built on first use: most commands never touch the queue.
+        if self._queue is None:
+            self._queue = TaskQueue(make_huey(self.settings), self.runtime())
+        self._queue.send(name, kwargs, delay)
 
     def scope(self) -> Scope:
         if self._scope is None:

@@ -12,6 +12,7 @@ from leap import __version__
 from leap.cli import (
     credentials_cmd,
     db_cmd,
+    pipeline_cmd,
     recordings_cmd,
     secrets_cmd,
     source_cmd,
@@ -41,6 +42,10 @@ app.add_typer(source_cmd.app, name="source")
 app.add_typer(template_cmd.app, name="template")
 app.add_typer(recordings_cmd.app, name="recordings")
 app.command("sync")(sync_cmd.sync)
+app.command("process")(pipeline_cmd.process)
+app.command("retry")(pipeline_cmd.retry)
+app.command("cancel")(pipeline_cmd.cancel)
+app.command("status")(pipeline_cmd.status)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from leap.cli import _filters as F
@@ -101,3 +103,23 @@ def rematch(
         state.output.json(out | {"changed_ids": s.changed})
     else:
         state.output.message(f"examined {s.examined}, mapped {s.mapped}, changed {len(s.changed)}")
+
+
+@app.command("config")
+def config(
+    ctx: typer.Context,
+    recording_id: int,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE override (repeatable).")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Drop every override.")] = False,
+) -> None:
+    """The resolved processing config and where each value comes from; edit overrides."""
+    state = state_of(ctx)
+    with state.context() as c:
+        resolved = recordings.configure(c, recording_id, set_ or [], reset=reset)
+    if state.as_json:
+        state.output.json({"config": resolved.values, "origins": resolved.origins})
+        return
+    rows = [{"key": k, "value": resolved.get(k), "origin": o} for k, o in resolved.origins.items()]
+    state.output.table(rows, ["key", "value", "origin"], title=f"recording {recording_id}")

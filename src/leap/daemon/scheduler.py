@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 
 from leap.context import Runtime
 from leap.db.engine import sqlite_path
-from leap.tasks import HEARTBEAT, TaskQueue
+from leap.tasks import HEARTBEAT, RECONCILE, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -93,5 +93,13 @@ def build_scheduler(runtime: Runtime, queue: TaskQueue) -> BackgroundScheduler:
         args=[HEARTBEAT],
         id=HEARTBEAT,
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        enqueue,
+        "interval",
+        seconds=runtime.settings.worker.reconcile_seconds,
+        args=[RECONCILE],
+        id=RECONCILE,
+        next_run_time=datetime.now(UTC),  # at start: finish what a crash left behind
     )
     return scheduler

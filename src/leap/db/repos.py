@@ -210,10 +210,94 @@ class RunRepo(Repo[m.PipelineRun]):
     model = m.PipelineRun
     noun = "run"
 
+    def latest_for(self, recording_id: int) -> m.PipelineRun | None:
+        stmt = (
+            select(m.PipelineRun)
+            .where(m.PipelineRun.recording_id == recording_id)
+            .order_by(m.PipelineRun.id.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
 
 class StageRepo(Repo[m.StageResult]):
     model = m.StageResult
     noun = "stage"
+
+    def claim(self, stage_id: int, worker: str, now: datetime) -> bool:
+        """queued -> running for one worker, in one statement (ENGINEERING_NOTES: a SELECT
+        then UPDATE let several processes claim the same job)."""
+        S = m.StageResult
+        stmt = (
+            update(S)
+            .where(
+                S.id == stage_id,
+                S.status == "queued",
+                (S.not_before.is_(None)) | (S.not_before <= now),
+            )
+            .values(
+                status="running",
+                lease_owner=worker,
+                heartbeat_at=now,
+                started_at=func.coalesce(S.started_at, now),
+                attempts=S.attempts + 1,
+                progress=0.0,
+            )
+        )
+        res = self.session.execute(stmt, execution_options={"synchronize_session": False})
+        return int(res.rowcount) == 1  # type: ignore[attr-defined]
+
+    def beat(self, stage_id: int, worker: str, now: datetime, progress: float) -> bool:
+        S = m.StageResult
+        stmt = (
+            update(S)
+            .where(S.id == stage_id, S.lease_owner == worker, S.status == "running")
+            .values(heartbeat_at=now, progress=progress)
+        )
+        res = self.session.execute(stmt, execution_options={"synchronize_session": False})
+        return int(res.rowcount) == 1  # type: ignore[attr-defined]
+
+    def next_pending(self, run_id: int) -> m.StageResult | None:
+        S = m.StageResult
+        stmt = (
+            select(S).where(S.run_id == run_id, S.status == "pending").order_by(S.position).limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
+    def next_queued(self, run_id: int) -> m.StageResult | None:
+        S = m.StageResult
+        stmt = (
+            select(S).where(S.run_id == run_id, S.status == "queued").order_by(S.position).limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
+    def done_for(self, recording_id: int) -> list[m.StageResult]:
+        S = m.StageResult
+        stmt = (
+            select(S)
+            .where(S.recording_id == recording_id, S.status == "done")
+            .order_by(S.finished_at, S.id)
+        )
+        return list(self.session.scalars(stmt))
+
+    def stale_running(self, before: datetime) -> list[m.StageResult]:
+        S = m.StageResult
+        stmt = select(S).where(S.status == "running", S.heartbeat_at < before)
+        return list(self.session.scalars(stmt))
+
+    def stale_queued(self, before: datetime, now: datetime) -> list[m.StageResult]:
+        S = m.StageResult
+        stmt = select(S).where(
+            S.status == "queued",
+            S.queued_at < before,
+            (S.not_before.is_(None)) | (S.not_before <= now),
+        )
+        return list(self.session.scalars(stmt))
+
+    def running_owned_by(self, prefix: str) -> list[m.StageResult]:
+        S = m.StageResult
+        stmt = select(S).where(S.status == "running", S.lease_owner.like(f"{prefix}%"))
+        return list(self.session.scalars(stmt))
 
 
 class TargetRepo(Repo[m.OutputTarget]):

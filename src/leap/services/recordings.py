@@ -11,7 +11,8 @@ from leap.db.models import Recording
 from leap.db.repos import RecordingQuery
 from leap.domain import RecordingStatus
 from leap.errors import UsageError
-from leap.services import mapping
+from leap.processing import Resolved, set_override
+from leap.services import mapping, runs
 from leap.views import recording_view
 
 
@@ -83,14 +84,31 @@ def show(ctx: Context, recording_id: int) -> dict[str, Any]:
     view["files"] = rec.files
     view["meeting_id"] = rec.meeting_id
     view["overrides"] = rec.overrides
-    # Filled by the pipeline (stages, artifacts, trim) and publishing (targets).
-    view["stages"] = []
-    view["artifacts"] = {}
-    view["trim"] = None
-    view["targets"] = []
-    return view
+    view["targets"] = []  # filled by publishing
+    return with_pipeline(ctx, view, rec)
 
 
 def rematch(ctx: Context, f: RecordingFilter) -> mapping.RematchSummary:
     recs = [r for r in select(ctx, f) if r.status in mapping.UNTOUCHED or r.template_id is None]
     return mapping.rematch(ctx, recs, mapping.load_matcher(ctx))
+
+
+def configure(ctx: Context, recording_id: int, assignments: list[str], *, reset: bool) -> Resolved:
+    """Edit a recording's overrides (it stores only those) and return the resolved config."""
+    rec = ctx.repos.recordings.require(recording_id)
+    overrides: dict[str, Any] = {} if reset else dict(rec.overrides)
+    for assignment in assignments:
+        overrides = set_override(overrides, assignment)
+    if reset or assignments:
+        rec.overrides = overrides
+    return runs.resolved_config(ctx, rec)
+
+
+def with_pipeline(ctx: Context, view: dict[str, Any], rec: Recording) -> dict[str, Any]:
+    run = ctx.repos.runs.latest_for(rec.id)
+    artifacts, results = runs.current_artifacts(ctx, rec.id)
+    view["config"] = runs.resolved_config(ctx, rec).values
+    view["stages"] = runs.run_view(ctx, run)["stages"] if run else []
+    view["artifacts"] = artifacts
+    view["trim"] = results.get("trim", {}).get("trim")
+    return view

@@ -1,0 +1,309 @@
+"""`leap process`, `leap retry`, `leap cancel`, `leap status`: run the pipeline and watch it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from leap.cli import _filters as F
+from leap.cli._run import AppState, state_of
+from leap.context import Runtime, open_context
+from leap.db.scope import Scope
+from leap.domain import RunStatus
+from leap.errors import LeapError, PartialFailure, UsageError
+from leap.pipeline.foreground import run_now
+from leap.pipeline.stage_api import Progress as StageProgress
+from leap.processing import parse_stages
+from leap.services import recordings, runs, system
+
+POLL_SECONDS = 0.5
+
+
+def _started(
+    state: AppState, ids: list[int], stages: list[str] | None, force: bool
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Start a run per recording, each in its own unit of work: one refusal stops no other."""
+    rows: list[dict[str, Any]] = []
+    first_stages: list[int] = []
+    for rid in ids:
+        try:
+            with state.context() as c:
+                run = runs.start_run(c, rid, stages=stages, force=force)
+                first = c.repos.stages.next_queued(run.id)
+                rows.append(
+                    {"recording_id": rid, "run_id": run.id, "stages": run.stages, "error": None}
+                )
+                if first is not None:
+                    first_stages.append(first.id)
+        except LeapError as exc:
+            rows.append(
+                {
+                    "recording_id": rid,
+                    "run_id": None,
+                    "stages": [],
+                    "error": exc.message,
+                    "exit_code": exc.exit_code,
+                }
+            )
+    return rows, first_stages
+
+
+def process(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(help="Recording ids.")] = None,
+    now: Annotated[bool, typer.Option("--now", help="Run here, in the foreground.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Queue, then follow until done.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Blank/unmapped too; redo outputs.")
+    ] = False,
+    stages: Annotated[str | None, typer.Option("--stages", help="e.g. trim,transcribe")] = None,
+    status: F.Status = None,
+    template: F.TemplateName = None,
+    source: F.SourceName = None,
+    mapped: F.Mapped = None,
+    blank: F.Blank = None,
+    failed: F.Failed = False,
+    date_from: F.From = None,
+    date_to: F.To = None,
+    search: F.Search = None,
+    limit: F.Limit = None,
+) -> None:
+    """Process recordings: queue a pipeline run for each (returns at once) or run it --now."""
+    state = state_of(ctx)
+    if now and wait:
+        raise UsageError("--now and --wait exclude each other")
+    chosen = parse_stages(stages) if stages else None
+    filters = (status, template, source, mapped, blank, date_from, date_to, search)
+    if not ids and not failed and all(v is None for v in filters):
+        raise UsageError("give recording ids or at least one filter (e.g. --unmapped, --from 7d)")
+    if ids:
+        targets = list(ids)
+    else:
+        flt = F.build_filter(
+            status=status,
+            template=template,
+            source=source,
+            mapped=mapped,
+            blank=blank,
+            failed=failed,
+            date_from=date_from,
+            date_to=date_to,
+            search=search,
+            limit=limit,
+        )
+        with state.context() as c:
+            targets = [r.id for r in recordings.select(c, flt)]
+    runtime = state.runtime()
+    if now:
+        runtime.enqueue = lambda *_: None  # stages run below, not through the daemon
+    rows, first_stages = _started(state, targets, chosen, force)
+    if now and first_stages:
+        _follow_now(state, runtime, first_stages)
+    elif wait and first_stages:
+        _follow_wait(state, [r["run_id"] for r in rows if r["run_id"]])
+    _report(state, rows, followed=now or wait)
+
+
+def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> None:
+    bar = _bar(state)
+    live: dict[int, tuple[Any, StageProgress]] = {}
+    stop = threading.Event()
+
+    def on_stage(stage_id: int, p: StageProgress) -> None:
+        with open_context(runtime, Scope.system_scope()) as c:
+            st = c.repos.stages.require(stage_id)
+            label = f"recording {st.recording_id}: {st.name}"
+        if bar is None:
+            state.output.message(label)
+            return
+        for tid, _ in live.values():
+            bar.update(tid, completed=1.0)
+        live[stage_id] = (bar.add_task(label, total=1.0), p)
+
+    if bar is None:
+        run_now(runtime, first_stages, on_stage=on_stage)
+        return
+    shown = bar
+
+    def refresh() -> None:
+        while not stop.wait(0.2):
+            for tid, p in list(live.values()):
+                shown.update(tid, completed=p.fraction)
+
+    with bar:
+        watcher = threading.Thread(target=refresh, daemon=True)
+        watcher.start()
+        try:
+            run_now(runtime, first_stages, on_stage=on_stage)
+        finally:
+            stop.set()
+            watcher.join()
+            for tid, _ in live.values():
+                bar.update(tid, completed=1.0)
+
+
+def _follow_wait(state: AppState, run_ids: list[int]) -> None:
+    runtime = state.runtime()
+    while True:
+        with open_context(runtime, Scope.system_scope()) as c:
+            open_runs = [
+                r
+                for rid in run_ids
+                if (r := c.repos.runs.get(rid)) is not None and r.status == RunStatus.ACTIVE.value
+            ]
+            if not open_runs:
+                return
+            pct = sum(c.repos.recordings.require(r.recording_id).progress for r in open_runs)
+        if not state.quiet and not state.as_json:
+            state.output.err.print(
+                f"{len(open_runs)} run(s) in progress, {pct // len(open_runs)} %", end="\r"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def _bar(state: AppState) -> Progress | None:
+    """A progress bar on a terminal; nothing (and parseable output) without one."""
+    if state.output.err.is_terminal and not state.quiet and not state.as_json:
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=state.output.err,
+        )
+    return None
+
+
+def _report(state: AppState, rows: list[dict[str, Any]], *, followed: bool) -> None:
+    if followed:
+        with state.context() as c:
+            for row in rows:
+                if row["run_id"]:
+                    view = runs.run_view(c, c.repos.runs.require(row["run_id"]))
+                    row["status"], row["error"] = view["status"], view["error"]
+                    row["stages"] = view["stages"]
+    all_failed = all(r["run_id"] is None or r.get("status") == RunStatus.FAILED.value for r in rows)
+    if state.as_json:
+        state.output.json(rows)
+    elif not (all_failed and len(rows) == 1):  # a lone failure is said once, as the error
+        for row in rows:
+            if row["run_id"] is None:
+                state.output.warning(f"recording {row['recording_id']}: {row['error']}")
+            else:
+                verb = row.get("status", "queued")
+                state.output.message(
+                    f"recording {row['recording_id']}: run {row['run_id']} "
+                    f"{verb}" + (f" ({row['error']})" if row.get("error") else "")
+                )
+    failed = [r for r in rows if r["run_id"] is None or r.get("status") == RunStatus.FAILED.value]
+    if not failed:
+        return
+    if len(failed) == len(rows):
+        err = LeapError(failed[0]["error"] or "failed")
+        err.exit_code = failed[0].get("exit_code", 1)
+        raise err
+    raise PartialFailure(f"{len(failed)} of {len(rows)} recording(s) did not process")
+
+
+def retry(
+    ctx: typer.Context,
+    recording_id: Annotated[int | None, typer.Argument(help="Recording id.")] = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="Start again from this stage.")
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed recording.")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="With --failed: e.g. 7d.")] = None,
+) -> None:
+    """Run a failed recording again from its failed stage (or --stage S), keeping the rest."""
+    state = state_of(ctx)
+    if (recording_id is None) == (not failed):
+        raise UsageError("give a recording id, or --failed")
+    if recording_id is not None:
+        ids = [recording_id]
+    else:
+        start = F.day_start(F.parse_date(since, option="--since")) if since else None
+        with state.context() as c:
+            ids = [r.id for r in runs.failed_since(c, start)]
+    rows: list[dict[str, Any]] = []
+    for rid in ids:
+        try:
+            with state.context() as c:
+                run = runs.retry(c, rid, stage)
+                rows.append({"recording_id": rid, "run_id": run.id, "error": None})
+        except LeapError as exc:
+            rows.append(
+                {
+                    "recording_id": rid,
+                    "run_id": None,
+                    "error": exc.message,
+                    "exit_code": exc.exit_code,
+                }
+            )
+    _report(state, rows, followed=False)
+
+
+def cancel(ctx: typer.Context, recording_id: int) -> None:
+    """Stop a recording's run; a running stage stops at its next heartbeat."""
+    state = state_of(ctx)
+    with state.context() as c:
+        run = runs.cancel(c, recording_id)
+    state.output.done(
+        {"recording_id": recording_id, "run_id": run.id, "status": "cancelled"},
+        f"recording {recording_id}: run {run.id} cancelled",
+    )
+
+
+def status(
+    ctx: typer.Context,
+    recording_id: Annotated[int | None, typer.Argument(help="One recording.")] = None,
+    daemon: Annotated[bool, typer.Option("--daemon", help="Is leapd alive?")] = False,
+) -> None:
+    """Runs, stages and progress (of one recording, or everything in progress)."""
+    state = state_of(ctx)
+    if daemon:
+        with state.context(system=True) as c:
+            beat = system.heartbeat(c)
+        state.output.record(beat or {"heartbeat": None}, title="leapd")
+        return
+    with state.context() as c:
+        if recording_id is not None:
+            rec = c.repos.recordings.require(recording_id)
+            data = {
+                "recording_id": rec.id,
+                "status": rec.status,
+                "progress": rec.progress,
+                "error": rec.error,
+                "runs": [runs.run_view(c, r) for r in c.repos.runs.list(recording_id=rec.id)],
+            }
+            state.output.json(data) if state.as_json else _print_runs(state, data)
+            return
+        active = [runs.run_view(c, r) for r in c.repos.runs.list(status=RunStatus.ACTIVE.value)]
+    if state.as_json:
+        state.output.json(active)
+        return
+    rows = [
+        {
+            "run": r["run_id"],
+            "recording": r["recording_id"],
+            "stages": " ".join(f"{s['name']}:{s['status']}" for s in r["stages"]),
+        }
+        for r in active
+    ]
+    state.output.table(rows, ["run", "recording", "stages"], title=f"{len(rows)} active run(s)")
+
+
+def _print_runs(state: AppState, data: dict[str, Any]) -> None:
+    state.output.message(
+        f"recording {data['recording_id']}: {data['status']} "
+        f"{data['progress']} %" + (f" — {data['error']}" if data["error"] else "")
+    )
+    for run in data["runs"]:
+        state.output.table(
+            run["stages"],
+            ["name", "status", "attempts", "progress", "started_at", "finished_at", "error"],
+            title=f"run {run['run_id']} ({run['status']})",
+        )

@@ -1,0 +1,211 @@
+"""Executes one stage: claim it atomically, run it with a heartbeat that keeps the lease and
+notices cancellation, then record success or failure. The Huey task and `leap process
+--now` both come through here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from leap.context import Enqueue, Runtime, open_context
+from leap.db.base import utcnow
+from leap.db.scope import Scope
+from leap.domain import RunStatus, Stage, StageStatus
+from leap.errors import LeapError
+from leap.pipeline import stages as impl
+from leap.pipeline import states
+from leap.pipeline.stage_api import Cancelled, Progress, StageContext, StageOutcome
+from leap.pipeline.workspace import Workspace
+from leap.providers.http import make_http_client
+from leap.services import runs
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """host:pid:thread — the reconciler uses host and pid to spot leases of dead workers."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    stage_id: int
+    stage: Stage
+    run_id: int
+    recording_id: int
+    user_id: int
+    config: dict[str, Any]
+    forced: bool
+    artifacts: dict[str, str]
+    results: dict[str, dict[str, Any]]
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease and saves progress; a cancelled run or a lost lease stops the stage."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        claimed: Claimed,
+        worker: str,
+        progress: Progress,
+    ) -> None:
+        super().__init__(name=f"heartbeat-{claimed.stage_id}", daemon=True)
+        self.runtime, self.claimed, self.worker = runtime, claimed, worker
+        self.progress = progress
+        self.interval = runtime.settings.worker.stage_heartbeat_seconds
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            try:
+                with open_context(self.runtime, Scope.system_scope()) as ctx:
+                    kept = ctx.repos.stages.beat(
+                        self.claimed.stage_id, self.worker, utcnow(), self.progress.fraction
+                    )
+                    rec = ctx.repos.recordings.require(self.claimed.recording_id)
+                    run = ctx.repos.runs.require(self.claimed.run_id)
+                    if kept:
+                        rec.progress = runs._progress(ctx, run)
+            except Exception:  # a busy database must not kill the stage; try next beat
+                log.warning("heartbeat of stage %s failed", self.claimed.stage_id, exc_info=True)
+                continue
+            if not kept or run.status != RunStatus.ACTIVE.value:
+                self.progress.cancel.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=self.interval + 5)
+
+
+def _claim(runtime: Runtime, stage_id: int, worker: str) -> Claimed | None:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        if not runs.claim(ctx, stage_id, worker):
+            return None
+        st = ctx.repos.stages.require(stage_id)
+        ctx.session.refresh(st)
+        run = ctx.repos.runs.require(st.run_id)
+        rec = ctx.repos.recordings.require(st.recording_id)
+        if run.status != RunStatus.ACTIVE.value:
+            st.status, st.lease_owner = StageStatus.CANCELLED.value, None
+            return None
+        stage = Stage(st.name)
+        rec.status = states.check(rec.status, states.running(stage)).value
+        artifacts, results = runs.current_artifacts(ctx, rec.id)
+        return Claimed(
+            stage_id,
+            stage,
+            run.id,
+            rec.id,
+            rec.user_id,
+            dict(run.config),
+            run.forced,
+            artifacts,
+            results,
+        )
+
+
+def execute(
+    runtime: Runtime,
+    stage_id: int,
+    enqueue: Enqueue,
+    progress_hook: Callable[[Progress], None] | None = None,
+) -> str:
+    """Run one stage if it can be claimed; returns what happened (for logs and tests)."""
+    worker = worker_id()
+    claimed = _claim(runtime, stage_id, worker)
+    if claimed is None:
+        return "not-claimed"
+    progress = Progress()
+    if progress_hook:
+        progress_hook(progress)
+    beat = Heartbeat(runtime, claimed, worker, progress)
+    beat.start()
+    outcome: StageOutcome | None = None
+    error: LeapError | None = None
+    retryable = False
+    try:
+        with make_http_client() as http:
+            sc = StageContext(
+                runtime=runtime,
+                scope=Scope.for_user(claimed.user_id),
+                recording_id=claimed.recording_id,
+                run_id=claimed.run_id,
+                stage=claimed.stage,
+                config=claimed.config,
+                workspace=Workspace.for_recording(
+                    runtime.settings.media_path, claimed.user_id, claimed.recording_id
+                ),
+                progress=progress,
+                http=http,
+                artifacts=claimed.artifacts,
+                results=claimed.results,
+                force=claimed.forced,
+                log=log.info,
+            )
+            outcome = impl.STAGES[claimed.stage](sc)
+    except Cancelled:
+        log.info(
+            "stage %s of recording %s stopped: cancelled or lease lost",
+            claimed.stage.value,
+            claimed.recording_id,
+        )
+        return "cancelled"
+    except LeapError as exc:
+        error, retryable = exc, isinstance(exc, impl.RETRYABLE)
+    except Exception as exc:  # a bug or an unexpected OS error: fail clearly, keep the worker
+        log.exception("stage %s of recording %s crashed", claimed.stage.value, claimed.recording_id)
+        error = LeapError(f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        beat.stop()
+    return _record(runtime, claimed, worker, outcome, error, retryable, enqueue)
+
+
+def _record(
+    runtime: Runtime,
+    claimed: Claimed,
+    worker: str,
+    outcome: StageOutcome | None,
+    error: LeapError | None,
+    retryable: bool,
+    enqueue: Enqueue,
+) -> str:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        if outcome is not None:
+            st = runs.finish_stage(
+                ctx,
+                claimed.stage_id,
+                worker,
+                artifacts=outcome.artifacts,
+                result=outcome.result,
+                skipped=outcome.skipped,
+            )
+            status = "lost-lease" if st is None else st.status
+        else:
+            assert error is not None
+            failed = runs.fail_stage(
+                ctx, claimed.stage_id, worker, error.message, retryable=retryable
+            )
+            if failed is None:
+                status = "lost-lease"
+            else:
+                st, delay = failed
+                status = "retrying" if delay is not None else "failed"
+                log.log(
+                    logging.WARNING if delay is not None else logging.ERROR,
+                    "stage %s of recording %s %s: %s",
+                    claimed.stage.value,
+                    claimed.recording_id,
+                    status,
+                    error.message,
+                )
+        # The next stage's message (or the retry's) goes out only after this commit.
+        pending, ctx._pending = list(ctx._pending), []
+    for name, kwargs, delay in pending:
+        enqueue(name, kwargs, delay)
+    return status

@@ -1,0 +1,194 @@
+"""The stages: download and trim, and the slots later stages fill. Each stage is idempotent:
+a finished output on disk is reused, never redone, unless the run is forced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from leap.context import open_context
+from leap.domain import SourceKind, Stage
+from leap.errors import UsageError
+from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
+from leap.pipeline.ffmpeg import MediaError, locate, probe
+from leap.pipeline.ffmpeg_ops import audio_suffix, cut, detect_black, detect_silence, extract_audio
+from leap.pipeline.stage_api import StageContext, StageOutcome
+from leap.pipeline.trim_plan import TrimPlan, TrimSettings, plan_trim
+from leap.pipeline.workspace import Workspace
+from leap.providers.http import RetryableError
+from leap.services import zoom_source
+
+MEDIA_TYPES = ("MP4", "M4A")
+
+
+def pick_file(files: Sequence[Mapping[str, Any]], prefer: Sequence[str]) -> Mapping[str, Any]:
+    """The best media file of a meeting: preferred view first, video before audio-only."""
+    media = [
+        f for f in files if str(f.get("file_type") or "").upper() in MEDIA_TYPES or f.get("path")
+    ]
+    if not media:
+        raise UsageError("the recording has no video or audio file to download")
+
+    def rank(f: Mapping[str, Any]) -> tuple[int, int, int]:
+        rtype = str(f.get("recording_type") or "")
+        view = prefer.index(rtype) if rtype in prefer else len(prefer)
+        audio_only = 1 if str(f.get("file_type") or "").upper() == "M4A" else 0
+        return (view, audio_only, -int(f.get("file_size") or f.get("size") or 0))
+
+    return sorted(media, key=rank)[0]
+
+
+def _source_name(f: Mapping[str, Any]) -> str:
+    ext = str(f.get("file_extension") or "").lower() or (
+        Path(str(f["path"])).suffix.lstrip(".").lower() if f.get("path") else "mp4"
+    )
+    return f"source.{ext}"
+
+
+def run_download(sc: StageContext) -> StageOutcome:
+    with open_context(sc.runtime, sc.scope) as ctx:
+        rec = ctx.repos.recordings.require(sc.recording_id)
+        src = ctx.repos.sources.require(rec.source_id)
+        files, kind, cred_id = list(rec.files), src.kind, src.credential_id
+    chosen = pick_file(files, sc.config["download"]["prefer"])
+    dest = sc.workspace.path(_source_name(chosen))
+
+    known = int(chosen.get("file_size") or chosen.get("size") or 0)
+
+    def progress(done: int, total: int | None) -> None:
+        whole = total or known
+        sc.progress(done / whole if whole else 0.0, f"{done >> 20} MiB")
+
+    if kind == SourceKind.LOCAL.value:
+        result = copy_local(Path(str(chosen["path"])), dest, progress=progress)
+    else:
+        if not chosen.get("download_url") or cred_id is None:
+            raise UsageError("Zoom gave no download URL for this recording")
+        client = zoom_source.make_client(sc.runtime, sc.scope, cred_id, sc.http)
+        size = chosen.get("file_size")
+        for attempt in range(2):
+            try:
+                result = download_http(
+                    sc.http,
+                    str(chosen["download_url"]),
+                    dest,
+                    expected_size=int(size) if size else None,
+                    bearer=client.auth.token(),
+                    progress=progress,
+                )
+                break
+            except DownloadAuthExpired:
+                # The access token died mid-download: the .part stays, a new token resumes it.
+                client.auth.invalidate()
+                if attempt:
+                    raise
+    return StageOutcome(
+        artifacts={"source": str(dest)},
+        result={
+            "file": {k: chosen.get(k) for k in ("id", "recording_type", "file_type")},
+            "size": result.size,
+            "resumed_from": result.resumed_from,
+        },
+    )
+
+
+def run_trim(sc: StageContext) -> StageOutcome:
+    source = sc.artifacts.get("source")
+    if not source or not Path(source).is_file():
+        raise UsageError("trim needs the downloaded file; run the download stage first")
+    src = Path(source)
+    cfg = sc.config["trim"]
+    tools = locate()
+    info = probe(tools, src)
+    if not info.has_audio:
+        raise MediaError(f"{src.name}: the recording has no audio track")
+    suffix = audio_suffix(tools)
+    audio = sc.workspace.path(f"audio{suffix}")
+    trimmed = sc.workspace.path(f"trimmed{src.suffix}")
+    if sc.force:
+        sc.workspace.remove([audio.name, trimmed.name])
+
+    start, end = cfg.get("start"), cfg.get("end")
+    if start is not None or end is not None:
+        # Explicit cut points replace detection entirely.
+        plan = plan_trim(info.duration_s, [], start_override=start, end_override=end)
+    elif cfg["enabled"]:
+        silences = detect_silence(
+            tools,
+            src,
+            noise_db=float(cfg["noise_db"]),
+            min_silence_s=float(cfg["min_silence_s"]),
+            progress=lambda f: sc.progress(f * 0.3, "silence"),
+        )
+        # None: black detection did not run, silence alone decides what is dead air.
+        blacks = detect_black(tools, src) if cfg.get("detect_black") and info.has_video else None
+        plan = plan_trim(
+            info.duration_s,
+            silences,
+            TrimSettings(
+                min_lead_silence_s=float(cfg["min_lead_silence_s"]),
+                min_tail_silence_s=float(cfg["min_tail_silence_s"]),
+                pad_s=float(cfg["pad_s"]),
+                min_keep_s=float(cfg["min_keep_s"]),
+                max_cut_fraction=float(cfg["max_cut_fraction"]),
+            ),
+            blacks=blacks,
+        )
+    else:
+        plan = TrimPlan(0.0, info.duration_s, "trimming is disabled", False)
+    if plan.cut:
+        if not trimmed.is_file():
+            tmp = Workspace.temp_for(trimmed)
+            cut(
+                tools,
+                src,
+                tmp,
+                plan.start_s,
+                plan.end_s,
+                accurate=bool(cfg["accurate"]),
+                progress=lambda f: sc.progress(0.3 + f * 0.4, "cut"),
+            )
+            Workspace.commit(tmp, trimmed)
+        video = trimmed
+    else:
+        video = src  # nothing to cut: the source is the processed video
+    if not audio.is_file():
+        tmp = Workspace.temp_for(audio)
+        extract_audio(tools, video, tmp, progress=lambda f: sc.progress(0.7 + f * 0.3, "audio"))
+        Workspace.commit(tmp, audio)
+    return StageOutcome(
+        artifacts={"trimmed": str(video), "audio": str(audio)},
+        result={
+            "trim": {
+                "start_s": plan.start_s,
+                "end_s": plan.end_s,
+                "reason": plan.reason,
+                "cut": plan.cut,
+                "accurate": bool(cfg["accurate"]),
+            },
+            "duration_s": info.duration_s,
+        },
+    )
+
+
+def not_yet(stage: Stage) -> Callable[[StageContext], StageOutcome]:
+    def run(_sc: StageContext) -> StageOutcome:
+        return StageOutcome(
+            skipped=True, result={"reason": f"{stage.value} is not available in this release yet"}
+        )
+
+    return run
+
+
+STAGES: dict[Stage, Callable[[StageContext], StageOutcome]] = {
+    Stage.DOWNLOAD: run_download,
+    Stage.TRIM: run_trim,
+    Stage.TRANSCRIBE: not_yet(Stage.TRANSCRIBE),
+    Stage.TOPICS: not_yet(Stage.TOPICS),
+    Stage.SUBTITLES: not_yet(Stage.SUBTITLES),
+    Stage.UPLOAD: not_yet(Stage.UPLOAD),
+}
+
+# Errors worth another attempt with back-off; everything else fails the stage at once.
+RETRYABLE: tuple[type[BaseException], ...] = (RetryableError,)

@@ -1,0 +1,58 @@
+"""The recording status machine: every allowed transition, in one place."""
+
+from __future__ import annotations
+
+from leap.domain import RecordingStatus as S
+from leap.domain import Stage
+
+# Stage -> (status while it runs, status once it is done).
+STAGE_STATUS: dict[Stage, tuple[S, S]] = {
+    Stage.DOWNLOAD: (S.DOWNLOADING, S.DOWNLOADED),
+    Stage.TRIM: (S.TRIMMING, S.TRIMMED),
+    Stage.TRANSCRIBE: (S.TRANSCRIBING, S.TRANSCRIBED),
+    Stage.TOPICS: (S.TOPICS, S.TOPICS),
+    Stage.SUBTITLES: (S.SUBTITLES, S.SUBTITLES),
+    Stage.UPLOAD: (S.UPLOADING, S.READY),
+}
+
+_RUNNING = {run for run, _ in STAGE_STATUS.values()}
+_DONE = {done for _, done in STAGE_STATUS.values()} | {S.PROCESSED}
+# Where a new run may start from: anything that is not in the middle of work.
+_RESTING = {S.INITIALIZED, S.SKIPPED, S.FAILED, S.CANCELLED, S.READY} | _DONE
+_ACTIVE = {S.QUEUED} | _RUNNING | (_DONE - {S.READY, S.PROCESSED})
+
+ALLOWED: dict[S, frozenset[S]] = {}
+for _s in S:
+    nxt: set[S] = set()
+    if _s in _RESTING:
+        nxt.add(S.QUEUED)
+    if _s in _ACTIVE:
+        # Stages move forward, a later stage may be skipped, the run may end or stop.
+        nxt |= _RUNNING | _DONE | {S.FAILED, S.CANCELLED}
+    if _s in _RUNNING:
+        nxt.add(S.QUEUED)  # a lease expired: the stage goes back to the queue
+    if _s in (S.INITIALIZED, S.SKIPPED):
+        nxt |= {S.INITIALIZED, S.SKIPPED, S.EXPIRED}  # sync's blank verdict, gone at source
+    if _s is S.FAILED:
+        nxt.add(S.EXPIRED)
+    nxt.discard(_s)
+    ALLOWED[_s] = frozenset(nxt)
+
+
+class IllegalTransition(RuntimeError):
+    """A programming error: code tried a transition the machine does not have."""
+
+
+def check(current: str, new: S) -> S:
+    cur = S(current)
+    if cur is new or new in ALLOWED[cur]:
+        return new
+    raise IllegalTransition(f"recording status {cur.value} -> {new.value} is not allowed")
+
+
+def running(stage: Stage) -> S:
+    return STAGE_STATUS[stage][0]
+
+
+def done(stage: Stage) -> S:
+    return STAGE_STATUS[stage][1]

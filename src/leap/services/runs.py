@@ -1,0 +1,291 @@
+"""Pipeline runs in the database: start (with the per-recording lock), finish or fail a
+stage, cancel, retry, and the status views. The database is the truth; queue messages only
+carry stage ids (Huey deletes a message before running it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from leap.context import Context
+from leap.db.base import utcnow
+from leap.db.models import PipelineRun, Recording, StageResult
+from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
+from leap.errors import Conflict, NotFound, UsageError
+from leap.pipeline import states
+from leap.processing import Resolved, processing_layers, resolve
+from leap.views import iso
+
+STAGE_TASK = "leap.stage"
+OPEN = (StageStatus.PENDING.value, StageStatus.QUEUED.value, StageStatus.RUNNING.value)
+
+
+def resolved_config(ctx: Context, rec: Recording) -> Resolved:
+    user = ctx.repos.users.require(rec.user_id)
+    tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
+    return resolve(
+        processing_layers(
+            user.defaults.get("processing", {}), tpl.processing if tpl else None, rec.overrides
+        )
+    )
+
+
+def start_run(
+    ctx: Context, recording_id: int, *, stages: list[str] | None = None, force: bool = False
+) -> PipelineRun:
+    rec = ctx.repos.recordings.require(recording_id)
+    if rec.status == RecordingStatus.EXPIRED.value:
+        raise UsageError(f"recording {rec.id} was deleted at its source")
+    if not force:
+        if rec.blank_record:
+            raise UsageError(
+                f"recording {rec.id} is a blank record ({rec.blank_reason}); "
+                "use --force to process it anyway"
+            )
+        if rec.template_id is None:
+            raise UsageError(f"recording {rec.id} matches no template; add one, or use --force")
+    cfg = resolved_config(ctx, rec)
+    planned = stages or list(cfg.values["stages"])
+    run = ctx.repos.runs.add(
+        PipelineRun(
+            recording_id=rec.id,
+            user_id=rec.user_id,
+            stages=planned,
+            config=cfg.values,
+            forced=force,
+        )
+    )
+    # The per-recording lock: one atomic UPDATE, so two processes can never both win.
+    if not ctx.repos.recordings.update_where(
+        {"active_run_id": run.id}, id=rec.id, active_run_id=None
+    ):
+        ctx.session.refresh(rec)
+        raise Conflict(
+            f"recording {rec.id} is already being processed "
+            f"(run {rec.active_run_id}); wait, or 'leap cancel {rec.id}'"
+        )
+    now = utcnow()
+    attempts = int(cfg.values["retries"]["max_attempts"])
+    first: StageResult | None = None
+    for pos, name in enumerate(planned):
+        st = ctx.repos.stages.add(
+            StageResult(
+                run_id=run.id,
+                recording_id=rec.id,
+                user_id=rec.user_id,
+                name=name,
+                position=pos,
+                max_attempts=attempts,
+                status=(StageStatus.QUEUED if pos == 0 else StageStatus.PENDING).value,
+                queued_at=now if pos == 0 else None,
+            )
+        )
+        first = first or st
+    rec.status = states.check(rec.status, RecordingStatus.QUEUED).value
+    rec.progress, rec.error = 0, None
+    assert first is not None
+    ctx.defer_enqueue(STAGE_TASK, stage_id=first.id)
+    return run
+
+
+def claim(ctx: Context, stage_id: int, worker: str) -> bool:
+    """Take a queued stage for this worker: one atomic UPDATE, so a stage runs once."""
+    return ctx.repos.stages.claim(stage_id, worker, utcnow())
+
+
+def _progress(ctx: Context, run: PipelineRun) -> int:
+    rows = ctx.repos.stages.list(run_id=run.id)
+    finished = sum(r.status in (StageStatus.DONE.value, StageStatus.SKIPPED.value) for r in rows)
+    running = sum(r.progress for r in rows if r.status == StageStatus.RUNNING.value)
+    return int(100 * (finished + running) / max(len(rows), 1))
+
+
+def finish_stage(
+    ctx: Context,
+    stage_id: int,
+    worker: str,
+    *,
+    artifacts: dict[str, str],
+    result: dict[str, Any],
+    skipped: bool,
+) -> StageResult | None:
+    """Record a stage's success and queue the next one; None if this worker lost the lease."""
+    st = ctx.repos.stages.require(stage_id)
+    if st.status != StageStatus.RUNNING.value or st.lease_owner != worker:
+        return None  # the reconciler gave the stage to another worker, or it was cancelled
+    now = utcnow()
+    st.status = (StageStatus.SKIPPED if skipped else StageStatus.DONE).value
+    # Keep the stage's history (errors, re-queues after crashes) beside its result.
+    history = {k: st.result[k] for k in ("errors", "requeued") if k in st.result}
+    st.artifacts, st.result, st.finished_at, st.progress = artifacts, result | history, now, 1.0
+    st.error, st.lease_owner = None, None
+    run = ctx.repos.runs.require(st.run_id)
+    rec = ctx.repos.recordings.require(st.recording_id)
+    if not skipped:
+        rec.status = states.check(rec.status, states.done(Stage(st.name))).value
+    nxt = ctx.repos.stages.next_pending(run.id)
+    if nxt is not None:
+        nxt.status, nxt.queued_at = StageStatus.QUEUED.value, now
+        ctx.defer_enqueue(STAGE_TASK, stage_id=nxt.id)
+    else:
+        _end_run(ctx, run, rec, RunStatus.DONE)
+        done = {
+            r.name
+            for r in ctx.repos.stages.list(run_id=run.id)
+            if r.status == StageStatus.DONE.value
+        }
+        final = RecordingStatus.READY if Stage.UPLOAD.value in done else RecordingStatus.PROCESSED
+        rec.status = states.check(rec.status, final).value
+    rec.progress = _progress(ctx, run)
+    return st
+
+
+def fail_stage(
+    ctx: Context, stage_id: int, worker: str | None, error: str, *, retryable: bool
+) -> tuple[StageResult, float | None] | None:
+    """A stage failed: back to the queue with a delay while attempts remain (retryable
+    errors only), else the run fails. Returns the stage and the retry delay (None: final)."""
+    st = ctx.repos.stages.require(stage_id)
+    if worker is not None and (st.status != StageStatus.RUNNING.value or st.lease_owner != worker):
+        return None
+    run = ctx.repos.runs.require(st.run_id)
+    rec = ctx.repos.recordings.require(st.recording_id)
+    history = [*list(st.result.get("errors", []))[-9:], error]
+    st.result = {**st.result, "errors": history}
+    st.error, st.lease_owner = error, None
+    if retryable and st.attempts < st.max_attempts:
+        r = run.config.get("retries", {})
+        delay = min(
+            float(r.get("base_delay_s", 5.0)) * 2 ** (st.attempts - 1),
+            float(r.get("max_delay_s", 300.0)),
+        )
+        st.status, st.queued_at = StageStatus.QUEUED.value, utcnow()
+        st.not_before = utcnow() + timedelta(seconds=delay)
+        rec.status = states.check(rec.status, RecordingStatus.QUEUED).value
+        ctx.defer_enqueue(STAGE_TASK, delay=delay, stage_id=st.id)
+        return st, delay
+    st.status, st.finished_at = StageStatus.FAILED.value, utcnow()
+    for other in ctx.repos.stages.list(run_id=run.id, status=StageStatus.PENDING.value):
+        other.status = StageStatus.CANCELLED.value
+    rec.error = f"{st.name}: {error}"
+    rec.status = states.check(rec.status, RecordingStatus.FAILED).value
+    _end_run(ctx, run, rec, RunStatus.FAILED, error=rec.error)
+    return st, None
+
+
+def _end_run(
+    ctx: Context, run: PipelineRun, rec: Recording, status: RunStatus, error: str | None = None
+) -> None:
+    run.status, run.finished_at, run.error = status.value, utcnow(), error
+    if rec.active_run_id == run.id:
+        rec.active_run_id = None
+
+
+def active_run(ctx: Context, rec: Recording) -> PipelineRun | None:
+    return ctx.repos.runs.get(rec.active_run_id) if rec.active_run_id else None
+
+
+def cancel(ctx: Context, recording_id: int) -> PipelineRun:
+    rec = ctx.repos.recordings.require(recording_id)
+    run = active_run(ctx, rec)
+    if run is None:
+        raise NotFound(f"recording {recording_id} has no run in progress")
+    for st in ctx.repos.stages.list(run_id=run.id):
+        if st.status in OPEN:
+            st.status, st.lease_owner = StageStatus.CANCELLED.value, None
+    rec.status = states.check(rec.status, RecordingStatus.CANCELLED).value
+    _end_run(ctx, run, rec, RunStatus.CANCELLED, error="cancelled")
+    return run
+
+
+def retry(ctx: Context, recording_id: int, stage: str | None = None) -> PipelineRun:
+    """Run the last run again from its failed stage (or from `stage`), keeping what is done."""
+    rec = ctx.repos.recordings.require(recording_id)
+    if rec.active_run_id is not None:
+        raise Conflict(f"recording {recording_id} is being processed (run {rec.active_run_id})")
+    run = ctx.repos.runs.latest_for(rec.id)
+    if run is None:
+        raise NotFound(f"recording {recording_id} was never processed: use 'leap process'")
+    rows = ctx.repos.stages.list(run_id=run.id, order_by=(StageResult.position,))
+    if stage is not None:
+        start = next((r for r in rows if r.name == stage), None)
+        if start is None:
+            raise UsageError(
+                f"run {run.id} has no stage '{stage}' (it has: {', '.join(r.name for r in rows)})"
+            )
+    else:
+        start = next(
+            (
+                r
+                for r in rows
+                if r.status in (StageStatus.FAILED.value, StageStatus.CANCELLED.value)
+            ),
+            None,
+        )
+        if start is None:
+            raise UsageError(
+                f"recording {recording_id}'s last run has no failed stage; "
+                "use --stage S to run a stage again"
+            )
+    if not ctx.repos.recordings.update_where(
+        {"active_run_id": run.id}, id=rec.id, active_run_id=None
+    ):
+        raise Conflict(f"recording {recording_id} is being processed")
+    now = utcnow()
+    for r in rows:
+        if r.position < start.position:
+            continue
+        r.status = (StageStatus.QUEUED if r is start else StageStatus.PENDING).value
+        r.attempts, r.not_before, r.lease_owner, r.error = 0, None, None, None
+        r.queued_at = now if r is start else None
+        r.finished_at = None
+    run.status, run.finished_at, run.error = RunStatus.ACTIVE.value, None, None
+    ctx.session.refresh(rec)
+    rec.status = states.check(rec.status, RecordingStatus.QUEUED).value
+    rec.error = None
+    ctx.defer_enqueue(STAGE_TASK, stage_id=start.id)
+    return run
+
+
+def failed_since(ctx: Context, since: datetime | None) -> list[Recording]:
+    recs = ctx.repos.recordings.list(status=RecordingStatus.FAILED.value)
+    return [r for r in recs if since is None or r.updated_at >= since]
+
+
+def stage_view(st: StageResult) -> dict[str, Any]:
+    return {
+        "name": st.name,
+        "status": st.status,
+        "attempts": st.attempts,
+        "progress": round(st.progress * 100),
+        "started_at": iso(st.started_at),
+        "finished_at": iso(st.finished_at),
+        "error": st.error,
+        "run_id": st.run_id,
+    }
+
+
+def run_view(ctx: Context, run: PipelineRun) -> dict[str, Any]:
+    rows = ctx.repos.stages.list(run_id=run.id, order_by=(StageResult.position,))
+    return {
+        "run_id": run.id,
+        "recording_id": run.recording_id,
+        "status": run.status,
+        "forced": run.forced,
+        "created_at": iso(run.created_at),
+        "finished_at": iso(run.finished_at),
+        "error": run.error,
+        "stages": [stage_view(s) for s in rows],
+    }
+
+
+def current_artifacts(
+    ctx: Context, recording_id: int
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Newest done result of each stage, across runs: what the recording has now."""
+    artifacts: dict[str, str] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for st in ctx.repos.stages.done_for(recording_id):
+        artifacts.update(st.artifacts)
+        results[st.name] = st.result
+    return artifacts, results

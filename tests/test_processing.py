@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from leap.errors import UsageError
+from leap.processing import (
+    DEFAULTS,
+    deep_merge,
+    parse_stages,
+    parse_value,
+    processing_layers,
+    resolve,
+    set_override,
+)
+
+
+@pytest.mark.parametrize(
+    ("base", "over", "expected"),
+    [
+        ({}, {}, {}),
+        ({"a": 1}, {}, {"a": 1}),
+        ({}, {"a": 1}, {"a": 1}),
+        ({"a": 1}, {"a": 2}, {"a": 2}),
+        ({"t": {"x": 1, "y": 2}}, {"t": {"y": 3}}, {"t": {"x": 1, "y": 3}}),
+        ({"t": {"x": 1}}, {"t": 5}, {"t": 5}),  # a scalar replaces a table
+        ({"t": 5}, {"t": {"x": 1}}, {"t": {"x": 1}}),
+        ({"l": [1, 2]}, {"l": [3]}, {"l": [3]}),  # lists replace, never concatenate
+        ({"t": {"u": {"v": 1, "w": 2}}}, {"t": {"u": {"w": 9}}}, {"t": {"u": {"v": 1, "w": 9}}}),
+        ({"a": None}, {"a": 0}, {"a": 0}),
+        ({"a": 1}, {"a": None}, {"a": None}),
+    ],
+)
+def test_deep_merge(base: dict[str, Any], over: dict[str, Any], expected: dict[str, Any]) -> None:
+    before = repr(base), repr(over)
+    assert deep_merge(base, over) == expected
+    assert (repr(base), repr(over)) == before  # inputs untouched
+
+
+def test_deep_merge_copies_nested_values() -> None:
+    over = {"t": {"l": [1]}}
+    merged = deep_merge({}, over)
+    merged["t"]["l"].append(2)
+    assert over == {"t": {"l": [1]}}
+
+
+def test_resolve_origins_per_leaf() -> None:
+    r = resolve(
+        processing_layers(
+            {"language": "ru"},
+            {"trim": {"accurate": True}, "stages": ["download", "trim"]},
+            {"trim": {"pad_s": 0.5}},
+        )
+    )
+    assert r.get("language") == "ru" and r.origins["language"] == "user"
+    assert r.get("trim.accurate") is True and r.origins["trim.accurate"] == "template"
+    assert r.get("trim.pad_s") == 0.5 and r.origins["trim.pad_s"] == "recording"
+    assert r.get("trim.enabled") is True and r.origins["trim.enabled"] == "default"
+    assert r.get("stages") == ["download", "trim"] and r.origins["stages"] == "template"
+
+
+def test_resolve_without_template_and_overrides_is_the_defaults() -> None:
+    r = resolve(processing_layers({}, None, {}))
+    assert r.values == DEFAULTS
+    assert set(r.origins.values()) == {"default"}
+
+
+def test_template_is_read_live_not_copied() -> None:
+    template = {"language": "en"}
+    overrides: dict[str, Any] = {}
+    assert resolve(processing_layers({}, template, overrides)).get("language") == "en"
+    template["language"] = "de"
+    assert resolve(processing_layers({}, template, overrides)).get("language") == "de"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("true", True),
+        ("3", 3),
+        ("2.5", 2.5),
+        ('["a","b"]', ["a", "b"]),
+        ("ru", "ru"),
+        ("null", None),
+        ("", ""),
+    ],
+)
+def test_parse_value(raw: str, value: Any) -> None:
+    assert parse_value(raw) == value
+
+
+def test_set_override_builds_nested_tables_and_validates() -> None:
+    out = set_override({}, "trim.accurate=true")
+    assert out == {"trim": {"accurate": True}}
+    out = set_override(out, "trim.pad_s=0.5")
+    assert out == {"trim": {"accurate": True, "pad_s": 0.5}}
+    out = set_override(out, 'stages=["download","trim"]')
+    assert out["stages"] == ["download", "trim"]
+    assert set_override(out, "language=de")["language"] == "de"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "fragment"),
+    [
+        ("trim.bogus=1", "unknown processing setting 'trim.bogus'"),
+        ("nothing", "expected KEY=VALUE"),
+        ("trim.accurate=maybe", "expected true or false"),
+        ("trim.pad_s=lots", "expected a number"),
+        ("trim.pad_s=true", "expected a number"),
+        ('stages=["download","sing"]', "unknown stage 'sing'"),
+        ("stages=[]", "non-empty list"),
+        ("glossary=ARIMA", "expected a list"),
+    ],
+)
+def test_set_override_rejects(assignment: str, fragment: str) -> None:
+    with pytest.raises(UsageError, match=fragment.replace("[", r"\[")):
+        set_override({}, assignment)
+
+
+def test_parse_stages_orders_and_dedups() -> None:
+    assert parse_stages("trim, download,trim") == ["download", "trim"]
+    with pytest.raises(UsageError):
+        parse_stages("download,fly")
