@@ -37,7 +37,7 @@ class QueueSettings(_Section):
     url: str = ""  # sqlite: file path (default data_dir/queue.db); postgres/redis: DSN
     name: str = "leap"
     # Idle pickup latency of SqliteHuey is bounded by its polling back-off (ENGINEERING_NOTES).
-    max_delay: float = 0.5
+    max_delay: float = 0.25
 
 
 class MediaSettings(_Section):
