@@ -20,10 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
+from tests import media
 
 from leap.config import load_settings
 from leap.context import Runtime, open_context
@@ -32,7 +34,6 @@ from leap.db.scope import Scope
 from leap.queue import make_huey
 from leap.services import system
 from leap.tasks import HEARTBEAT, TaskQueue
-from tests import media
 
 TEMPLATE = """name = "all"
 [match]
@@ -180,7 +181,8 @@ def main() -> None:
         f"{busy / stages * 1000:.0f} ms"
     )
     print(
-        f"stage hand-off under load (includes waiting behind other runs' stages): median {statistics.median(handoffs) * 1000:.1f} ms, "
+        "stage hand-off under load (includes waiting behind other runs' stages): median "
+        f"{statistics.median(handoffs) * 1000:.1f} ms, "
         f"mean {statistics.mean(handoffs) * 1000:.1f} ms, p95 {pct(handoffs, 0.95) * 1000:.1f} ms "
         f"({len(handoffs)} hand-offs)"
     )
@@ -208,7 +210,7 @@ def measure(rt: Runtime, ids: list[int]) -> tuple[list[float], list[float], floa
             for r in rows:
                 busy += (r.finished_at - r.started_at).total_seconds()
                 count += 1
-            for prev, nxt in zip(rows, rows[1:], strict=False):
+            for prev, nxt in pairwise(rows):
                 handoffs.append((nxt.started_at - prev.finished_at).total_seconds())
     return handoffs, pickups, busy, count
 
