@@ -182,3 +182,22 @@ def test_subprocess_round_trip(leap_env: dict[str, str]) -> None:
     assert json.loads(res.stdout)["name"] == "alice"
     ver = leap_process("--version", env=leap_env)
     assert ver.code == 0 and ver.stdout.startswith("leap ")
+
+
+def test_doctor(leap_env: dict[str, str], cli: Any) -> None:
+    init(cli)
+    res = cli("--json", "doctor")
+    assert res.code == 0, res.stderr
+    checks = {c["check"]: c for c in res.json()}
+    assert checks["database"]["ok"] and checks["secret key"]["ok"] and checks["ffmpeg"]["ok"]
+    assert checks["leapd"]["ok"] is False  # no daemon in this test: reported, not fatal
+
+
+def test_doctor_reports_a_broken_database(
+    leap_env: dict[str, str], cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LEAP_DATABASE__URL", f"sqlite:///{tmp_path}/data/nothing.db")
+    res = cli("--json", "doctor")
+    assert res.code == 1
+    checks = {c["check"]: c for c in res.json()}
+    assert checks["database"]["ok"] is False and "leap db upgrade" in checks["database"]["detail"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -82,17 +82,22 @@ class FireworksSettings(_Section):
     base_url: str = "https://audio-prod.api.fireworks.ai/v1"
     batch_base_url: str = "https://audio-batch.api.fireworks.ai/v1"
     model: str = "whisper-v3-turbo"
+    # Install-wide key for users without a fireworks credential (prefer the environment:
+    # LEAP_FIREWORKS__API_KEY). Never printed.
+    api_key: SecretStr = SecretStr("")
 
 
 class OpenAISettings(_Section):
     base_url: str = "https://api.openai.com/v1"
     model: str = "whisper-1"
     max_upload_mb: int = Field(default=25, ge=1)
+    api_key: SecretStr = SecretStr("")
 
 
 class LLMSettings(_Section):
     base_url: str = "https://api.deepseek.com"
     model: str = "deepseek-chat"
+    api_key: SecretStr = SecretStr("")
 
 
 class LocalWhisperSettings(_Section):

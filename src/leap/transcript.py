@@ -43,8 +43,12 @@ class Transcript:
             self.language,
             self.duration_s,
             tuple(
-                Segment(s.start + offset, s.end + offset, s.text,
-                        tuple(Word(w.start + offset, w.end + offset, w.text) for w in s.words))
+                Segment(
+                    s.start + offset,
+                    s.end + offset,
+                    s.text,
+                    tuple(Word(w.start + offset, w.end + offset, w.text) for w in s.words),
+                )
                 for s in self.segments
             ),
             dict(self.meta),
@@ -67,8 +71,12 @@ class Transcript:
             "duration_s": self.duration_s,
             "meta": self.meta,
             "segments": [
-                {"start": s.start, "end": s.end, "text": s.text,
-                 "words": [[w.start, w.end, w.text] for w in s.words]}
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "words": [[w.start, w.end, w.text] for w in s.words],
+                }
                 for s in self.segments
             ],
         }
@@ -79,8 +87,12 @@ class Transcript:
             data.get("language"),
             float(data.get("duration_s") or 0.0),
             tuple(
-                Segment(float(s["start"]), float(s["end"]), str(s["text"]),
-                        tuple(Word(float(a), float(b), str(t)) for a, b, t in s.get("words", [])))
+                Segment(
+                    float(s["start"]),
+                    float(s["end"]),
+                    str(s["text"]),
+                    tuple(Word(float(a), float(b), str(t)) for a, b, t in s.get("words", [])),
+                )
                 for s in data.get("segments", [])
             ),
             dict(data.get("meta") or {}),

@@ -24,6 +24,7 @@ from leap.cli._run import AppState, state_of
 from leap.errors import LeapError
 from leap.logs import setup_logging
 from leap.services import install, users
+from leap.services.doctor import run_checks
 from leap.views import user_view
 
 app = typer.Typer(
@@ -112,6 +113,22 @@ def init(
         out.message(f"created admin user '{result.admin}'")
     else:
         out.message("users already exist; none created")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    deep: Annotated[bool, typer.Option("--deep", help="Also run the tools (slower).")] = False,
+) -> None:
+    """Check the install: config, database, key, queue, leapd, ffmpeg, local transcription."""
+    state = state_of(ctx)
+    checks = run_checks(state.settings, deep=deep)
+    rows = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks]
+    state.output.table(rows, ["check", "ok", "detail"], title="leap doctor")
+    # leapd not running and no local whisper are facts, not a broken install.
+    essential = [c for c in checks if c.name not in ("leapd", "local transcription")]
+    if not all(c.ok for c in essential):
+        raise LeapError("some checks failed")
 
 
 @app.command()

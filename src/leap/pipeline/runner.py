@@ -19,7 +19,7 @@ from leap.domain import RunStatus, Stage, StageStatus
 from leap.errors import LeapError
 from leap.pipeline import stages as impl
 from leap.pipeline import states
-from leap.pipeline.stage_api import Cancelled, Progress, StageContext, StageOutcome
+from leap.pipeline.stage_api import Cancelled, Progress, StageContext, StageOutcome, Waiting
 from leap.pipeline.workspace import Workspace
 from leap.providers.http import make_http_client
 from leap.services import runs
@@ -43,6 +43,7 @@ class Claimed:
     forced: bool
     artifacts: dict[str, str]
     results: dict[str, dict[str, Any]]
+    state: dict[str, Any]
 
 
 class Heartbeat(threading.Thread):
@@ -107,6 +108,7 @@ def _claim(runtime: Runtime, stage_id: int, worker: str) -> Claimed | None:
             run.forced,
             artifacts,
             results,
+            dict(st.result),
         )
 
 
@@ -147,8 +149,18 @@ def execute(
                 results=claimed.results,
                 force=claimed.forced,
                 log=log.info,
+                state=claimed.state,
+                save_state=lambda state: _save_state(runtime, claimed, worker, state),
             )
             outcome = impl.STAGES[claimed.stage](sc)
+    except Waiting as wait:
+        beat.stop()
+        with open_context(runtime, Scope.system_scope()) as ctx:
+            runs.wait_stage(ctx, claimed.stage_id, worker, wait.delay, wait.message)
+            pending, ctx._pending = list(ctx._pending), []
+        for name, kwargs, delay in pending:
+            enqueue(name, kwargs, delay)
+        return "waiting"
     except Cancelled:
         log.info(
             "stage %s of recording %s stopped: cancelled or lease lost",
@@ -164,6 +176,12 @@ def execute(
     finally:
         beat.stop()
     return _record(runtime, claimed, worker, outcome, error, retryable, enqueue)
+
+
+def _save_state(runtime: Runtime, claimed: Claimed, worker: str, state: dict[str, Any]) -> None:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        if not runs.save_state(ctx, claimed.stage_id, worker, state):
+            raise Cancelled("lost the stage's lease")
 
 
 def _record(

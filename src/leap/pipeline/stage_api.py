@@ -20,6 +20,15 @@ class Cancelled(LeapError):
     """The run was cancelled (or this worker lost its lease) while the stage ran."""
 
 
+class Waiting(LeapError):
+    """The stage handed work to a remote service (a batch job): come back in `delay` s.
+    What it needs to resume was saved with `StageContext.save_state` first."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
 @dataclass
 class Progress:
     """Shared between the stage (writes) and the heartbeat thread (reads, persists)."""
@@ -53,6 +62,10 @@ class StageContext:
     results: dict[str, dict[str, Any]]
     force: bool = False  # redo outputs that exist (settings changed)
     log: Callable[[str], None] = print
+    # What this stage saved on earlier attempts (e.g. a batch job id), and a way to save more
+    # at once, committed, so a crash right after cannot lose it.
+    state: dict[str, Any] = field(default_factory=dict)
+    save_state: Callable[[dict[str, Any]], None] = lambda _state: None
 
 
 @dataclass(frozen=True)

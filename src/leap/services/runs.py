@@ -173,6 +173,29 @@ def fail_stage(
     return st, None
 
 
+def save_state(ctx: Context, stage_id: int, worker: str, state: dict[str, Any]) -> bool:
+    """Merge `state` into a running stage's result now (lease-checked)."""
+    st = ctx.repos.stages.require(stage_id)
+    if st.status != StageStatus.RUNNING.value or st.lease_owner != worker:
+        return False
+    st.result = {**st.result, **state}
+    return True
+
+
+def wait_stage(ctx: Context, stage_id: int, worker: str, delay: float, note: str) -> bool:
+    """The stage waits on a remote job: back to the queue after `delay`, not as a failure."""
+    st = ctx.repos.stages.require(stage_id)
+    if st.status != StageStatus.RUNNING.value or st.lease_owner != worker:
+        return False
+    st.status, st.lease_owner = StageStatus.QUEUED.value, None
+    st.attempts = max(0, st.attempts - 1)  # polling is not a failed attempt
+    st.queued_at = utcnow()
+    st.not_before = utcnow() + timedelta(seconds=delay)
+    st.result = {**st.result, "waiting": note}
+    ctx.defer_enqueue(STAGE_TASK, delay=delay, stage_id=st.id)
+    return True
+
+
 def _end_run(
     ctx: Context, run: PipelineRun, rec: Recording, status: RunStatus, error: str | None = None
 ) -> None:
