@@ -40,9 +40,9 @@ def test_config_found_through_leap_config(
     tmp_path: Path, leap_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = tmp_path / "elsewhere.toml"
-    cfg.write_text('[llm]\nmodel = "deepseek-reasoner"\n')
+    cfg.write_text('[llm]\nmodel = "deepseek-v4-pro"\n')
     monkeypatch.setenv("LEAP_CONFIG", str(cfg))
-    assert load_settings().llm.model == "deepseek-reasoner"
+    assert load_settings().llm.model == "deepseek-v4-pro"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ keywords = ["lecture"]
 [blank]
 min_duration_minutes = 0
 min_size_mb = 0
+[processing]
+stages = ["download", "trim", "upload"]
 [processing.trim]
 min_keep_s = 5
 """
@@ -74,8 +76,8 @@ def test_process_now_downloads_trims_and_extracts_audio(
     assert rec["status"] == "processed" and rec["progress"] == 100
     stages = {s["name"]: s for s in rec["stages"]}
     assert stages["download"]["status"] == "done" and stages["trim"]["status"] == "done"
-    for later in ("transcribe", "topics", "subtitles", "upload"):
-        assert stages[later]["status"] == "skipped"
+    assert set(stages) == {"download", "trim", "upload"}
+    assert stages["upload"]["status"] == "skipped"  # not in this release yet
     trim = rec["trim"]
     assert trim["cut"] is True, trim
     assert trim["start_s"] == pytest.approx(8 - 1.5, abs=0.3)  # lead silence minus the pad

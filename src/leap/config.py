@@ -96,7 +96,7 @@ class OpenAISettings(_Section):
 
 class LLMSettings(_Section):
     base_url: str = "https://api.deepseek.com"
-    model: str = "deepseek-chat"
+    model: str = "deepseek-flash"  # deepseek-chat was retired on 2026-07-24 (HTTP 400)
     api_key: SecretStr = SecretStr("")
 
 

@@ -44,8 +44,22 @@ DEFAULTS: dict[str, Any] = {
         "start": None,
         "end": None,
     },
-    "transcription": {"provider": "local", "model": None},
-    "topics": {"provider": "simple"},
+    "transcription": {
+        # local | fireworks | fireworks-batch | openai | zoom-vtt
+        "provider": "local",
+        "model": None,  # None: the provider's model from settings
+        "fallback": "local",  # zoom-vtt without a Zoom transcript uses this
+        "concurrency": 4,  # chunks transcribed at once when audio exceeds the upload limit
+        "poll_seconds": 60.0,  # fireworks-batch: how often to ask for the result
+    },
+    "topics": {
+        "provider": "simple",  # llm | simple (offline) | none
+        "model": None,  # llm: None means [llm] model
+        "max_topics": 15,
+        # simple: sections of about this length, cut at the longest pauses
+        "section_s": 600.0,
+        "min_section_s": 120.0,
+    },
     "cleanup": {"intermediate": False},
     "retries": {"max_attempts": 4, "base_delay_s": 5.0, "max_delay_s": 300.0},
 }

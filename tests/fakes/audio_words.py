@@ -16,32 +16,33 @@ from pathlib import Path
 from leap.pipeline.ffmpeg import locate
 from leap.transcript import Word
 
-# Pitch -> word. 120 Hz apart: a 40 ms window at 8 kHz resolves 25 Hz, so no two are confused,
-# and all sit well inside the band a 16 kbps speech codec keeps.
+# Pitch -> word, in the range of voices: low-bitrate Opus (SILK) mangles steady tones above
+# ~1.5 kHz. 60 Hz apart, three DFT bins of the 50 ms window the decoder classifies.
 VOCABULARY: tuple[tuple[float, str], ...] = (
-    (440.0, "alpha"),
-    (560.0, "bravo"),
-    (680.0, "charlie"),
-    (800.0, "delta"),
-    (920.0, "echo"),
-    (1040.0, "foxtrot"),
-    (1160.0, "golf"),
-    (1280.0, "hotel"),
-    (1400.0, "india"),
-    (1520.0, "juliett"),
-    (1640.0, "kilo"),
-    (1760.0, "lima"),
+    (330.0, "alpha"),
+    (390.0, "bravo"),
+    (450.0, "charlie"),
+    (510.0, "delta"),
+    (570.0, "echo"),
+    (630.0, "foxtrot"),
+    (690.0, "golf"),
+    (750.0, "hotel"),
+    (810.0, "india"),
+    (870.0, "juliett"),
+    (930.0, "kilo"),
+    (990.0, "lima"),
 )
 FREQUENCY = {word: hz for hz, word in VOCABULARY}
 
 MAKE_RATE = 16000
-DECODE_RATE = 8000
-FRAME = 80  # samples per 10 ms envelope frame at DECODE_RATE
+DECODE_RATE = 4000
+FRAME = DECODE_RATE // 100  # samples per 10 ms envelope frame
 AMPLITUDE = 0.3
 RAMP_S = 0.01  # raised-cosine attack/release: no clicks, which would smear the spectrum
 THRESHOLD = int(0.05 * 32767)  # a frame is "sound" when its peak passes ~-26 dBFS
+BRIDGE = 11  # frames: 110 ms, below the shortest gap between words (150 ms)
 MIN_WORD_S = 0.06  # shorter bursts are fragments cut at a chunk edge: not a word
-WINDOW = 320  # samples (40 ms at DECODE_RATE) classified per word
+WINDOW = DECODE_RATE // 20  # samples: the 50 ms classified per word
 SENTENCE_GAP_S = 1.2  # the decoder starts a new segment after a pause this long
 
 
@@ -55,7 +56,7 @@ def _codec_args(path: Path, bitrate: str) -> list[str]:
     if suffix in {".ogg", ".opus"}:
         # Complexity 0: ~10x faster to encode than the default, and tones don't need more.
         args = ["-c:a", "libopus", "-b:a", bitrate, "-application", "voip"]
-        return [*args, "-compression_level", "0", "-f", "ogg"]
+        return [*args, "-vbr", "off", "-compression_level", "0", "-f", "ogg"]
     if suffix == ".mp3":
         return ["-c:a", "libmp3lame", "-b:a", bitrate, "-f", "mp3"]
     if suffix == ".wav":
@@ -191,7 +192,13 @@ def decode_pcm(path: Path) -> array[int]:
 def decode_words(path: Path) -> list[Word]:
     """The words spoken in an audio file made by make_speech (or any cut of one), with times
     from the file's start: bursts found on a 10 ms peak envelope, named by their pitch."""
-    return words_from_pcm(decode_pcm(path))
+    return listen(path)[0]
+
+
+def listen(path: Path) -> tuple[list[Word], float]:
+    """decode_words, plus the file's decoded duration in seconds."""
+    pcm = decode_pcm(path)
+    return words_from_pcm(pcm), len(pcm) / DECODE_RATE
 
 
 def words_from_pcm(pcm: array[int]) -> list[Word]:
@@ -203,9 +210,7 @@ def words_from_pcm(pcm: array[int]) -> list[Word]:
         if not loud[i]:
             i += 1
             continue
-        j = i
-        while j < frames and loud[j]:
-            j += 1
+        j = _burst_end(loud, i)
         start, end = _edge(pcm, i * FRAME, 1), _edge(pcm, min(j * FRAME, len(pcm)) - 1, -1) + 1
         i = j
         if (end - start) / DECODE_RATE < MIN_WORD_S:
@@ -215,6 +220,24 @@ def words_from_pcm(pcm: array[int]) -> list[Word]:
         window = pcm[lo : lo + WINDOW]
         out.append(Word(start / DECODE_RATE, end / DECODE_RATE, _classify(window)))
     return out
+
+
+def _burst_end(loud: Sequence[bool], i: int) -> int:
+    """The frame after the burst starting at frame i; quiet spells shorter than BRIDGE frames
+    inside it are codec dropouts (low-bitrate Opus dips on a steady tone), not word gaps."""
+    j, frames = i, len(loud)
+    while j < frames:
+        if loud[j]:
+            j += 1
+            continue
+        k = j
+        while k < frames and k - j < BRIDGE and not loud[k]:
+            k += 1
+        if k < frames and loud[k] and k - j < BRIDGE:
+            j = k
+            continue
+        return j
+    return j
 
 
 def _edge(pcm: array[int], index: int, direction: int) -> int:

@@ -18,6 +18,7 @@ from leap.cli import (
     source_cmd,
     sync_cmd,
     template_cmd,
+    text_cmd,
     user_cmd,
 )
 from leap.cli._run import AppState, state_of
@@ -47,6 +48,8 @@ app.command("process")(pipeline_cmd.process)
 app.command("retry")(pipeline_cmd.retry)
 app.command("cancel")(pipeline_cmd.cancel)
 app.command("status")(pipeline_cmd.status)
+app.add_typer(text_cmd.transcript_app, name="transcript")
+app.add_typer(text_cmd.topics_app, name="topics")
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from leap.context import open_context
 from leap.domain import SourceKind, Stage
 from leap.errors import UsageError
+from leap.pipeline import text_stages
 from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
 from leap.pipeline.ffmpeg import MediaError, locate, probe
 from leap.pipeline.ffmpeg_ops import audio_suffix, cut, detect_black, detect_silence, extract_audio
@@ -184,9 +185,9 @@ def not_yet(stage: Stage) -> Callable[[StageContext], StageOutcome]:
 STAGES: dict[Stage, Callable[[StageContext], StageOutcome]] = {
     Stage.DOWNLOAD: run_download,
     Stage.TRIM: run_trim,
-    Stage.TRANSCRIBE: not_yet(Stage.TRANSCRIBE),
-    Stage.TOPICS: not_yet(Stage.TOPICS),
-    Stage.SUBTITLES: not_yet(Stage.SUBTITLES),
+    Stage.TRANSCRIBE: text_stages.run_transcribe,
+    Stage.TOPICS: text_stages.run_topics,
+    Stage.SUBTITLES: text_stages.run_subtitles,
     Stage.UPLOAD: not_yet(Stage.UPLOAD),
 }
 

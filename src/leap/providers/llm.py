@@ -223,21 +223,21 @@ class ChatClient:
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+
+        def send() -> httpx.Response:
+            self.request_count += 1
+            return self._http.post(self.url, json=body, headers=headers, timeout=self._timeout)
+
         spent = Usage()
         problem = ""
         for attempt in range(1, self._bad_answer_retries + 2):
-
-            def send() -> httpx.Response:
-                self.request_count += 1
-                return self._http.post(
-                    self.url, json=body, headers=headers, timeout=self._timeout
-                )
-
             response = send_with_retry(
                 send, self._classify, self._policy, provider=self.provider, sleep=self._sleep
             )
-            with response:
+            try:
                 data = _parse_body(response, self.provider)
+            finally:
+                response.close()
             spent += _usage(data)
             choice = _first_choice(data) or {}
             message = choice.get("message")

@@ -1,0 +1,59 @@
+"""`leap transcript show` and `leap topics show`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from leap.cli._run import state_of
+from leap.errors import UsageError
+from leap.services import outputs
+from leap.subtitles import build_cues, to_srt, to_vtt
+from leap.topics import hms
+
+transcript_app = typer.Typer(help="Transcripts.", no_args_is_help=True)
+topics_app = typer.Typer(help="Themes, topics and chapters.", no_args_is_help=True)
+
+FORMATS = ("text", "srt", "vtt", "json")
+
+
+@transcript_app.command("show")
+def show_transcript(
+    ctx: typer.Context,
+    recording_id: int,
+    fmt: Annotated[str, typer.Option("--format", help="text | srt | vtt | json")] = "text",
+) -> None:
+    """Print a recording's transcript (times from the start of the processed video)."""
+    state = state_of(ctx)
+    if state.as_json:
+        fmt = "json"
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'")
+    with state.context() as c:
+        tr = outputs.transcript(c, recording_id)
+    if fmt == "json":
+        state.output.json(tr.to_json())
+    elif fmt == "srt":
+        typer.echo(to_srt(build_cues(tr)), nl=False)
+    elif fmt == "vtt":
+        typer.echo(to_vtt(build_cues(tr)), nl=False)
+    else:
+        for seg in tr.segments:
+            typer.echo(f"[{hms(seg.start)}] {seg.text.strip()}")
+
+
+@topics_app.command("show")
+def show_topics(ctx: typer.Context, recording_id: int) -> None:
+    """Print a recording's main themes and its timestamped topics."""
+    state = state_of(ctx)
+    with state.context() as c:
+        tp = outputs.topics(c, recording_id)
+    if state.as_json:
+        state.output.json(tp.to_json())
+        return
+    typer.echo("Themes: " + ", ".join(tp.themes))
+    for t in tp.topics:
+        typer.echo(f"{hms(t.start)} — {t.title}")
+    if not tp.chapters_ok:
+        state.output.warning(f"no YouTube chapters: {tp.chapters_reason}")

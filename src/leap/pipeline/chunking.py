@@ -1,0 +1,481 @@
+"""Transcribe audio too long or too large for one request: plan chunks that end in silences,
+cut them, transcribe them concurrently, and merge them so no word is doubled or lost."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leap.pipeline.ffmpeg import FFmpegTools, MediaError, probe
+from leap.pipeline.ffmpeg_ops import audio_suffix, detect_silence, run_ffmpeg
+from leap.pipeline.trim_plan import Interval, normalise
+from leap.providers.transcription import AudioTooLarge, Transcriber
+from leap.transcript import Segment, Transcript, Word
+
+__all__ = [
+    "Chunk",
+    "chunk_cut_args",
+    "cut_points",
+    "max_chunk_seconds",
+    "merge",
+    "plan_chunks",
+    "transcribe_audio",
+]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float], None]
+
+# Below this a chunk is not worth splitting further: the provider's limit must be absurd.
+MIN_CHUNK_S = 30.0
+# Pauses between sentences; 1 s is enough to cut without splitting a word.
+SILENCE_NOISE_DB = -35.0
+SILENCE_MIN_S = 1.0
+CUT_TIMEOUT_S = 600.0
+# Input seeking lands on a container page before the target (Ogg: up to ~1 s); seeking this
+# much earlier and then dropping packets up to the exact start keeps a copy cut within one
+# packet (20 ms Opus, 72 ms MP3 at 16 kHz) of the plan, measured.
+_PRESEEK_S = 10.0
+
+# Audio containers a chunk is stream-copied into: no re-encoding, ~0.03 s per cut.
+_COPY_MUXERS = {
+    ".ogg": "ogg",
+    ".opus": "ogg",
+    ".oga": "ogg",
+    ".mp3": "mp3",
+    ".m4a": "ipod",
+    ".aac": "adts",
+    ".wav": "wav",
+    ".flac": "flac",
+    ".webm": "webm",
+}
+# Anything else (a video, say) is re-encoded as speech audio, like extract_audio does.
+_SPEECH_CODECS = {
+    ".ogg": ["-c:a", "libopus", "-b:a", "24k", "-application", "voip", "-f", "ogg"],
+    ".mp3": ["-c:a", "libmp3lame", "-b:a", "32k", "-f", "mp3"],
+    ".m4a": ["-c:a", "aac", "-b:a", "32k", "-f", "ipod"],
+}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Seconds [start_s, end_s) of the audio; neighbours overlap (see plan_chunks)."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def max_chunk_seconds(
+    max_bytes: int, audio_bytes: int, duration_s: float, safety: float = 0.9
+) -> float:
+    """The longest chunk that fits `max_bytes` at the file's average bitrate, less a safety
+    margin for variable bitrate and container overhead; inf when unknowable."""
+    if audio_bytes <= 0 or duration_s <= 0 or not math.isfinite(duration_s):
+        return math.inf
+    return safety * max_bytes * duration_s / audio_bytes
+
+
+def plan_chunks(
+    duration_s: float,
+    silences: Sequence[Interval],
+    *,
+    max_chunk_s: float,
+    overlap_s: float = 2.0,
+    search_s: float = 60.0,
+) -> list[Chunk]:
+    """Chunks covering [0, duration_s], none longer than `max_chunk_s`.
+
+    Each cut point sits in a silence near the ideal cut (the latest one that holds the whole
+    overlap, searching back up to `search_s`), else exactly at the ideal cut (a hard cut).
+    Chunks reach `overlap_s / 2` past each cut point on both sides, so a word straddling a
+    hard cut is whole in one of them; merge() then keeps each word from one side only.
+    """
+    if not (math.isfinite(duration_s) and duration_s >= 0):
+        raise ValueError(f"duration must be a finite number >= 0, not {duration_s!r}")
+    if not overlap_s >= 0 or not max_chunk_s > overlap_s:
+        raise ValueError(f"max_chunk_s ({max_chunk_s}) must exceed overlap_s ({overlap_s})")
+    if duration_s <= max_chunk_s:
+        return [Chunk(0, 0.0, duration_s)]
+    quiet = normalise(silences, duration_s)
+    half = overlap_s / 2
+    cuts: list[float] = []
+    start, previous = 0.0, 0.0
+    while duration_s - start > max_chunk_s:
+        ideal = start + max_chunk_s - half
+        # Never cut closer than half a chunk after the previous cut: progress, and no slivers.
+        lo = max(ideal - search_s, previous + (ideal - previous) / 2)
+        cut = _cut_in_silence(quiet, lo, ideal, overlap_s)
+        cuts.append(cut)
+        start, previous = cut - half, cut
+    edges = [0.0, *cuts, duration_s]
+    return [
+        Chunk(
+            i,
+            0.0 if i == 0 else max(0.0, edges[i] - half),
+            duration_s if i == len(cuts) else min(duration_s, edges[i + 1] + half),
+        )
+        for i in range(len(cuts) + 1)
+    ]
+
+
+def _cut_in_silence(quiet: Sequence[Interval], lo: float, hi: float, overlap_s: float) -> float:
+    best: tuple[float, float] | None = None
+    for s in quiet:
+        a, b = max(s.start, lo), min(s.end, hi)
+        if b <= a:
+            continue
+        # The silence's own middle when allowed, else the allowed point nearest to it.
+        point = min(max((s.start + s.end) / 2, a), b)
+        # Prefer silences that hold the whole overlap, then the latest (fewest chunks).
+        score = (min(b - a, overlap_s), point)
+        if best is None or score > best:
+            best = score
+    return best[1] if best is not None else hi
+
+
+def cut_points(chunks: Sequence[Chunk]) -> list[float]:
+    """Where merge() switches from one chunk to the next: the middle of each overlap."""
+    ordered = sorted(chunks, key=lambda c: (c.start_s, c.end_s))
+    return [(a.end_s + b.start_s) / 2 for a, b in itertools.pairwise(ordered)]
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def _mid(start: float, end: float) -> float:
+    return (start + end) / 2
+
+
+def _join(words: Sequence[Word], text: str) -> str:
+    # Scripts written without spaces (Chinese, Japanese) must not get them.
+    glue = "" if len(words) > 1 and " " not in text.strip() else " "
+    return glue.join(w.text.strip() for w in words)
+
+
+def _segment_part(seg: Segment, kept: Sequence[Word], lo: float, hi: float) -> Segment | None:
+    """What is left of `seg` in the chunk owning [lo, hi): the kept words (text rebuilt from
+    them when some are gone), or for a segment without words, itself if its midpoint is in
+    range; bounds clipped to the range, never cutting a kept word."""
+    if seg.words:
+        if not kept:
+            return None
+        if len(kept) < len(seg.words):
+            return Segment(kept[0].start, kept[-1].end, _join(kept, seg.text), tuple(kept))
+        start = max(seg.start, min(lo, kept[0].start))
+        end = min(seg.end, max(hi, kept[-1].end))
+        return Segment(start, max(start, end), seg.text, seg.words)
+    if not lo <= _mid(seg.start, seg.end) < hi:
+        return None
+    start = max(seg.start, lo)
+    return Segment(start, max(start, min(seg.end, hi)), seg.text)
+
+
+WordRef = tuple[int, int]  # (segment index, word index) in one chunk's transcript
+
+
+def _same_word(a: Word, b: Word) -> bool:
+    """Two chunks' versions of one word: they cover at least half of the shorter one, or
+    they say the same within half a second (a short word, timed a little differently)."""
+    gap = abs(_mid(a.start, a.end) - _mid(b.start, b.end))
+    if gap <= 0.5 and a.text.strip().casefold() == b.text.strip().casefold():
+        return True
+    shorter = min(a.end - a.start, b.end - b.start)
+    if shorter <= 0:
+        return gap <= 0.05
+    return min(a.end, b.end) - max(a.start, b.start) >= 0.5 * shorter
+
+
+def _words_within(t: Transcript, lo: float, hi: float) -> list[tuple[WordRef, Word]]:
+    return [
+        ((si, wi), w)
+        for si, seg in enumerate(t.segments)
+        for wi, w in enumerate(seg.words)
+        if lo <= _mid(w.start, w.end) <= hi
+    ]
+
+
+def _pairs(
+    left: list[tuple[WordRef, Word]], right: list[tuple[WordRef, Word]]
+) -> list[tuple[WordRef, WordRef, float]]:
+    """Words both chunks heard in their overlap, matched one to one (nearest first), with
+    the mean of their two midpoints."""
+    used: set[int] = set()
+    out = []
+    for lref, a in left:
+        best, best_gap = -1, math.inf
+        for k, (_, b) in enumerate(right):
+            gap = abs(_mid(a.start, a.end) - _mid(b.start, b.end))
+            if k not in used and gap < best_gap and _same_word(a, b):
+                best, best_gap = k, gap
+        if best >= 0:
+            used.add(best)
+            rref, b = right[best]
+            out.append((lref, rref, (_mid(a.start, a.end) + _mid(b.start, b.end)) / 2))
+    return out
+
+
+def merge(chunks: Sequence[tuple[Chunk, Transcript]]) -> Transcript:
+    """One transcript from per-chunk transcripts whose times are relative to their chunk.
+
+    Times are shifted by each chunk's start; each overlap is split at its middle (the cut
+    point plan_chunks chose), and every word or word-less segment is kept only from the
+    chunk on whose side its midpoint falls. A word both chunks heard is judged by the mean
+    of its two midpoints, so timing jitter between chunks can neither double nor drop it.
+    A segment cut by that line keeps its own words, and its text is rebuilt from them.
+    """
+    if not chunks:
+        return Transcript(None, 0.0, (), {"chunks": 0, "billed_s": 0.0})
+    ordered = sorted(chunks, key=lambda ct: (ct[0].start_s, ct[0].end_s))
+    cuts = cut_points([c for c, _ in ordered])
+    shifted = [t.shifted(c.start_s) for c, t in ordered]
+    bounds = [
+        (cuts[i - 1] if i > 0 else -math.inf, cuts[i] if i < len(cuts) else math.inf)
+        for i in range(len(ordered))
+    ]
+    keep: list[dict[WordRef, bool]] = [
+        {ref: lo <= _mid(w.start, w.end) < hi for ref, w in _words_within(t, -math.inf, math.inf)}
+        for t, (lo, hi) in zip(shifted, bounds, strict=True)
+    ]
+    for i in range(1, len(ordered)):
+        # The overlap, widened a little: a word's two versions may straddle its edges.
+        lo, hi = ordered[i][0].start_s - 0.5, ordered[i - 1][0].end_s + 0.5
+        left, right = _words_within(shifted[i - 1], lo, hi), _words_within(shifted[i], lo, hi)
+        for lref, rref, mid in _pairs(left, right):
+            keep[i - 1][lref] = mid < cuts[i - 1]
+            keep[i][rref] = mid >= cuts[i - 1]
+
+    segments: list[Segment] = []
+    languages: dict[str, float] = {}  # seconds spoken in each
+    for i, ((chunk, original), t) in enumerate(zip(ordered, shifted, strict=True)):
+        if original.language:
+            languages[original.language] = (
+                languages.get(original.language, 0.0) + chunk.duration_s + 1e-9
+            )
+        for si, seg in enumerate(t.segments):
+            kept = [w for wi, w in enumerate(seg.words) if keep[i][(si, wi)]]
+            piece = _segment_part(seg, kept, *bounds[i])
+            if piece is not None:
+                segments.append(piece)
+    segments.sort(key=lambda s: (s.start, s.end))
+    first = ordered[0][1].meta
+    meta: dict[str, Any] = {k: first[k] for k in ("provider", "model") if k in first}
+    meta["chunks"] = len(ordered)
+    meta["billed_s"] = round(sum(c.duration_s for c, _ in ordered), 3)
+    language = max(languages, key=languages.__getitem__) if languages else None
+    duration = max(c.end_s for c, _ in ordered)
+    return Transcript(language, duration, tuple(segments), meta)
+
+
+# --------------------------------------------------------------------------- cutting
+
+
+def chunk_cut_args(src: Path, dst: Path, start_s: float, end_s: float) -> list[str]:
+    """ffmpeg arguments writing [start_s, end_s) of src's first audio track to dst: a stream
+    copy when dst's suffix is an audio container (then it must match src's codec), else a
+    re-encode as speech audio (.ogg/.mp3/.m4a, see audio_suffix)."""
+    pre = max(0.0, start_s - _PRESEEK_S)
+    args = ["-ss", f"{pre:.3f}", "-i", f"file:{src}", "-ss", f"{start_s - pre:.3f}"]
+    args += ["-t", f"{max(0.0, end_s - start_s):.3f}", "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    suffix = dst.suffix.lower()
+    if suffix in _COPY_MUXERS and suffix == src.suffix.lower():
+        args += ["-c", "copy", "-map_metadata", "-1", "-f", _COPY_MUXERS[suffix]]
+    elif suffix in _SPEECH_CODECS:
+        args += ["-ac", "1", "-ar", "16000", "-map_metadata", "-1", *_SPEECH_CODECS[suffix]]
+    else:
+        raise ValueError(f"{dst.name}: cannot write a chunk with this suffix")
+    return [*args, f"file:{dst}"]
+
+
+def _chunk_suffix(tools: FFmpegTools, audio: Path) -> str:
+    suffix = audio.suffix.lower()
+    return suffix if suffix in _COPY_MUXERS else audio_suffix(tools)
+
+
+# --------------------------------------------------------------------------- transcribing
+
+
+@dataclass
+class _Job:
+    tools: FFmpegTools
+    audio: Path
+    transcriber: Transcriber
+    language: str | None
+    prompt: str | None
+    workdir: Path
+    suffix: str
+    silences: list[Interval]
+    overlap_s: float
+    max_bytes: int | None
+
+    def run(self, chunk: Chunk, depth: int = 0) -> list[tuple[Chunk, Transcript]]:
+        """Transcribe one chunk; one that turns out too large is split and its pieces
+        returned in order (their overlaps line up with the neighbours' as before)."""
+        name = f"chunk-{chunk.index:04d}-{depth}-{round(chunk.start_s * 1000):010d}{self.suffix}"
+        path = self.workdir / name
+        try:
+            run_ffmpeg(
+                self.tools,
+                chunk_cut_args(self.audio, path, chunk.start_s, chunk.end_s),
+                duration_s=chunk.duration_s,
+                timeout=CUT_TIMEOUT_S,
+            )
+            size = path.stat().st_size
+            if self.max_bytes is None or size <= self.max_bytes:
+                try:
+                    transcript = self.transcriber.transcribe(
+                        path, language=self.language, prompt=self.prompt
+                    )
+                    return [(chunk, _fill_untimed(transcript, chunk.duration_s))]
+                except AudioTooLarge:
+                    if chunk.duration_s / 2 <= max(MIN_CHUNK_S, self.overlap_s):
+                        raise
+                    log.info("%s refused %s (%d bytes): splitting it", self.transcriber.name,
+                             name, size)  # fmt: skip
+        except MediaError as exc:
+            raise MediaError(f"{self.audio}: cutting chunk {chunk.index}: {exc.message}") from None
+        finally:
+            path.unlink(missing_ok=True)
+        return self._split(chunk, depth)
+
+    def _split(self, chunk: Chunk, depth: int) -> list[tuple[Chunk, Transcript]]:
+        if chunk.duration_s / 2 <= max(MIN_CHUNK_S, self.overlap_s):
+            raise AudioTooLarge(provider=self.transcriber.name, size_bytes=self.max_bytes or 0)
+        local = [
+            Interval(s.start - chunk.start_s, s.end - chunk.start_s)
+            for s in self.silences
+            if s.end > chunk.start_s and s.start < chunk.end_s
+        ]
+        parts = plan_chunks(
+            chunk.duration_s,
+            local,
+            max_chunk_s=chunk.duration_s / 2 + self.overlap_s,
+            overlap_s=self.overlap_s,
+        )
+        out: list[tuple[Chunk, Transcript]] = []
+        for part in parts:
+            sub = Chunk(chunk.index, chunk.start_s + part.start_s, chunk.start_s + part.end_s)
+            out += self.run(sub, depth + 1)
+        return out
+
+
+def _fill_untimed(transcript: Transcript, duration_s: float) -> Transcript:
+    # A plain-JSON answer (no timestamps) parses as one segment at 0..0; spread it over the
+    # chunk, or merge() would hand it to the previous chunk.
+    segs = transcript.segments
+    if len(segs) == 1 and not segs[0].words and segs[0].end <= 0:
+        seg = Segment(0.0, duration_s, segs[0].text)
+        return Transcript(transcript.language, duration_s, (seg,), dict(transcript.meta))
+    return transcript
+
+
+def _annotate(transcript: Transcript, duration_s: float, name: str) -> Transcript:
+    meta = {"provider": name, **transcript.meta, "chunks": 1, "billed_s": round(duration_s, 3)}
+    return Transcript(transcript.language, duration_s, transcript.segments, meta)
+
+
+def transcribe_audio(
+    tools: FFmpegTools,
+    audio: Path,
+    transcriber: Transcriber,
+    *,
+    language: str | None,
+    prompt: str | None,
+    concurrency: int = 4,
+    workdir: Path,
+    progress: Progress | None = None,
+    max_chunk_s: float | None = None,
+    overlap_s: float = 2.0,
+    silences: Sequence[Interval] | None = None,
+) -> Transcript:
+    """Transcribe `audio` (what extract_audio wrote, or any audio file) with `transcriber`.
+
+    A file within the provider's upload limit (and `max_chunk_s`, when given: set it to
+    transcribe a long file in parallel pieces) goes up in one request. Otherwise chunks are
+    planned at silences (`silences` if the caller has them, in this file's time, else
+    detected), stream-copied into `workdir` (deleted afterwards) and transcribed
+    `concurrency` at a time; a chunk the provider still refuses as too large is split again.
+    progress(fraction of chunks done) is called from this thread. The first failure
+    cancels the chunks not yet started and is raised.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+    info = probe(tools, audio)
+    limit = transcriber.max_upload_bytes
+    fits = limit is None or info.size_bytes <= limit
+    if fits and (max_chunk_s is None or info.duration_s <= max_chunk_s):
+        try:
+            single = transcriber.transcribe(audio, language=language, prompt=prompt)
+        except AudioTooLarge:
+            # The provider's real limit is below what we were told: halve until it fits.
+            limit = info.size_bytes // 2
+            log.info("%s refused %s as too large; chunking", transcriber.name, audio.name)
+        else:
+            if progress is not None:
+                progress(1.0)
+            return _annotate(_fill_untimed(single, info.duration_s), info.duration_s,
+                             transcriber.name)  # fmt: skip
+
+    cap = math.inf if limit is None else max_chunk_seconds(limit, info.size_bytes, info.duration_s)
+    cap = min(cap, max_chunk_s or math.inf, info.duration_s)
+    if cap <= max(MIN_CHUNK_S, overlap_s):
+        raise AudioTooLarge(provider=transcriber.name, size_bytes=info.size_bytes)
+    if silences is None:
+        silences = detect_silence(
+            tools, audio, noise_db=SILENCE_NOISE_DB, min_silence_s=SILENCE_MIN_S
+        )
+    chunks = plan_chunks(info.duration_s, silences, max_chunk_s=cap, overlap_s=overlap_s)
+    log.info(
+        "%s: %.0f s in %d chunks of at most %.0f s, %d at a time",
+        audio.name,
+        info.duration_s,
+        len(chunks),
+        cap,
+        concurrency,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    job = _Job(
+        tools,
+        audio,
+        transcriber,
+        language,
+        prompt,
+        workdir,
+        _chunk_suffix(tools, audio),
+        list(silences),
+        overlap_s,
+        limit,
+    )
+    results: dict[int, list[tuple[Chunk, Transcript]]] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="transcribe") as pool:
+        pending: dict[Future[list[tuple[Chunk, Transcript]]], Chunk] = {
+            pool.submit(job.run, chunk): chunk for chunk in chunks
+        }
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    chunk = pending.pop(future)
+                    results[chunk.index] = future.result()
+                if progress is not None:
+                    progress(len(results) / len(chunks))
+        finally:
+            for future in pending:
+                future.cancel()
+    pieces = [piece for index in sorted(results) for piece in results[index]]
+    merged = merge(pieces)
+    meta = {"provider": transcriber.name, **merged.meta}
+    return Transcript(merged.language, info.duration_s, merged.segments, meta)

@@ -1,0 +1,289 @@
+"""The transcribe, topics and subtitles stages: providers chosen by the resolved config,
+outputs written atomically into the recording's workspace, usage recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from leap.context import open_context
+from leap.domain import CredentialKind, CredentialStatus
+from leap.errors import UsageError
+from leap.pipeline.chunking import transcribe_audio
+from leap.pipeline.download import download_http
+from leap.pipeline.ffmpeg import locate
+from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
+from leap.pipeline.workspace import Workspace
+from leap.providers.fireworks import FireworksBatch, FireworksTranscriber
+from leap.providers.llm import BadAnswer, ChatClient
+from leap.providers.local_whisper import LocalWhisperTranscriber
+from leap.providers.openai_audio import OpenAITranscriber
+from leap.providers.transcription import Transcriber, build_prompt, usage_minutes
+from leap.services import credentials, usage, zoom_source
+from leap.subtitles import build_cues, to_srt, to_vtt
+from leap.topics import Topics, TopicsParseError, extract_with_llm, simple_topics
+from leap.transcript import Transcript
+from leap.vtt import cut_to, parse_vtt
+
+TRANSCRIPT = "transcript.json"
+TOPICS = "topics.json"
+
+
+def write_json(sc: StageContext, name: str, data: dict[str, Any]) -> Path:
+    final = sc.workspace.path(name)
+    tmp = Workspace.temp_for(final)
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    return Workspace.commit(tmp, final)
+
+
+def write_text(sc: StageContext, name: str, text: str) -> Path:
+    final = sc.workspace.path(name)
+    tmp = Workspace.temp_for(final)
+    tmp.write_text(text, encoding="utf-8")
+    return Workspace.commit(tmp, final)
+
+
+def load_transcript(sc: StageContext) -> Transcript:
+    path = sc.artifacts.get("transcript")
+    if not path or not Path(path).is_file():
+        raise UsageError(f"{sc.stage.value} needs a transcript: run the transcribe stage first")
+    return Transcript.from_storage(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def api_key(sc: StageContext, kind: CredentialKind, install_wide: SecretStr) -> str:
+    """The user's own credential of this kind, else the install-wide key from settings."""
+    with open_context(sc.runtime, sc.scope) as ctx:
+        for cred in ctx.repos.credentials.list(kind=kind.value):
+            if cred.status == CredentialStatus.ACTIVE.value:
+                return str(credentials.secret_of(ctx, cred)["api_key"])
+    key = install_wide.get_secret_value()
+    if not key:
+        raise UsageError(
+            f"no {kind.value} API key: add one with 'leap credentials add "
+            f"{kind.value} NAME --api-key-env VAR' (or set it install-wide)"
+        )
+    return key
+
+
+def _language(sc: StageContext) -> str | None:
+    lang = str(sc.config.get("language") or "auto")
+    return None if lang == "auto" else lang
+
+
+def make_transcriber(sc: StageContext, provider: str, model: str | None) -> Transcriber:
+    s = sc.runtime.settings
+    if provider == "local":
+        lw = s.local_whisper
+        return LocalWhisperTranscriber(
+            model=model or lw.model, device=lw.device, compute_type=lw.compute_type
+        )
+    if provider == "fireworks":
+        return FireworksTranscriber(
+            sc.http,
+            base_url=s.fireworks.base_url,
+            api_key=api_key(sc, CredentialKind.FIREWORKS, s.fireworks.api_key),
+            model=model or s.fireworks.model,
+        )
+    if provider == "openai":
+        return OpenAITranscriber(
+            sc.http,
+            base_url=s.openai.base_url,
+            api_key=api_key(sc, CredentialKind.OPENAI, s.openai.api_key),
+            model=model or s.openai.model,
+            max_upload_mb=s.openai.max_upload_mb,
+        )
+    raise UsageError(
+        f"unknown transcription provider '{provider}' "
+        "(fireworks, fireworks-batch, openai, local, zoom-vtt)"
+    )
+
+
+def _zoom_vtt(sc: StageContext) -> Transcript | None:
+    """Zoom's own transcript of the meeting, re-timed to the trimmed video; None if absent."""
+    with open_context(sc.runtime, sc.scope) as ctx:
+        rec = ctx.repos.recordings.require(sc.recording_id)
+        src = ctx.repos.sources.require(rec.source_id)
+        files, cred_id = list(rec.files), src.credential_id
+    vtt = next(
+        (
+            f
+            for f in files
+            if str(f.get("file_type") or "").upper() in ("TRANSCRIPT", "CC")
+            and f.get("download_url")
+        ),
+        None,
+    )
+    if vtt is None or cred_id is None:
+        return None
+    client = zoom_source.make_client(sc.runtime, sc.scope, cred_id, sc.http)
+    dest = sc.workspace.path("zoom_transcript.vtt")
+    download_http(
+        sc.http, str(vtt["download_url"]), dest, expected_size=None, bearer=client.auth.token()
+    )
+    whole = parse_vtt(dest.read_text(encoding="utf-8", errors="replace"), language=_language(sc))
+    trim = sc.results.get("trim", {}).get("trim") or {}
+    if trim:
+        return cut_to(whole, float(trim["start_s"]), float(trim["end_s"]))
+    return whole
+
+
+def run_transcribe(sc: StageContext) -> StageOutcome:
+    cfg = sc.config["transcription"]
+    provider, model = str(cfg["provider"]), cfg.get("model")
+    existing = sc.workspace.root / TRANSCRIPT
+    if existing.is_file() and not sc.force:
+        return StageOutcome(artifacts={"transcript": str(existing)}, result={"reused": True})
+    audio = sc.artifacts.get("audio")
+    if not audio or not Path(audio).is_file():
+        raise UsageError("transcribe needs the audio track: run the trim stage first")
+    with open_context(sc.runtime, sc.scope) as ctx:
+        title = ctx.repos.recordings.require(sc.recording_id).title
+    language = _language(sc)
+    prompt = build_prompt(
+        language=language, glossary=list(sc.config.get("glossary") or []), title=title
+    )
+    transcript: Transcript | None = None
+    if provider == "zoom-vtt":
+        transcript = _zoom_vtt(sc)
+        if transcript is None:  # no Zoom transcript for this meeting: the fallback decides
+            provider = str(cfg.get("fallback") or "local")
+    if transcript is None and provider == "fireworks-batch":
+        transcript = _batch(sc, Path(audio), language, prompt, model)
+    if transcript is None:
+        transcriber = make_transcriber(sc, provider, model)
+        chunks = sc.workspace.path("chunks")
+        chunks.mkdir(exist_ok=True)
+        transcript = transcribe_audio(
+            locate(),
+            Path(audio),
+            transcriber,
+            language=language,
+            prompt=prompt,
+            concurrency=int(cfg.get("concurrency") or 4),
+            workdir=chunks,
+            progress=lambda f: sc.progress(f, "transcribing"),
+        )
+    path = write_json(sc, TRANSCRIPT, transcript.to_storage())
+    minutes = usage_minutes(transcript)
+    if provider != "zoom-vtt":
+        with open_context(sc.runtime, sc.scope) as ctx:
+            usage.record(
+                ctx,
+                sc.scope.user_id or 0,
+                usage.TRANSCRIPTION_MINUTES,
+                minutes,
+                recording_id=sc.recording_id,
+                provider=provider,
+                model=model,
+            )
+    return StageOutcome(
+        artifacts={"transcript": str(path)},
+        result={
+            "provider": provider,
+            "language": transcript.language,
+            "segments": len(transcript.segments),
+            "words": len(transcript.words),
+            "minutes": round(minutes, 2),
+        },
+    )
+
+
+def _batch(
+    sc: StageContext, audio: Path, language: str | None, prompt: str | None, model: str | None
+) -> Transcript:
+    s = sc.runtime.settings
+    batch = FireworksBatch(
+        sc.http,
+        batch_base_url=s.fireworks.batch_base_url,
+        api_key=api_key(sc, CredentialKind.FIREWORKS, s.fireworks.api_key),
+        model=model or s.fireworks.model,
+    )
+    poll_s = float(sc.config["transcription"].get("poll_seconds") or 60)
+    job = sc.state.get("batch_id")
+    if not job:
+        job = batch.submit(audio, language=language, prompt=prompt)
+        # Committed before anything else happens: a restart polls this job, never a new one.
+        sc.save_state({"batch_id": job})
+        raise Waiting(f"fireworks batch {job} submitted", poll_s)
+    result = batch.poll(str(job))
+    if result is None:
+        raise Waiting(f"fireworks batch {job} still running", poll_s)
+    return result
+
+
+def run_topics(sc: StageContext) -> StageOutcome:
+    cfg = sc.config["topics"]
+    provider = str(cfg["provider"])
+    if provider == "none":
+        return StageOutcome(skipped=True, result={"reason": "topics.provider = none"})
+    transcript = load_transcript(sc)
+    language = _language(sc) or transcript.language
+    result: dict[str, Any] = {"provider": provider}
+    topics: Topics
+    if provider == "llm":
+        s = sc.runtime.settings
+        chat = ChatClient(
+            sc.http,
+            base_url=s.llm.base_url,
+            api_key=api_key(sc, CredentialKind.LLM, s.llm.api_key),
+            model=str(cfg.get("model") or s.llm.model),
+        )
+        with open_context(sc.runtime, sc.scope) as ctx:
+            title = ctx.repos.recordings.require(sc.recording_id).title
+        try:
+            topics, used = extract_with_llm(
+                chat,
+                transcript,
+                language=language,
+                title=title,
+                max_topics=int(cfg.get("max_topics") or 15),
+            )
+            with open_context(sc.runtime, sc.scope) as ctx:
+                usage.record(
+                    ctx,
+                    sc.scope.user_id or 0,
+                    usage.LLM_TOKENS,
+                    used.total_tokens,
+                    recording_id=sc.recording_id,
+                    model=chat.model,
+                )
+            result["tokens"] = used.total_tokens
+        except (TopicsParseError, BadAnswer) as exc:
+            # The LLM's answer was unusable: chapters still come from the offline provider.
+            topics = _simple(transcript, cfg, language)
+            result["fallback"] = f"simple ({exc.message})"
+    elif provider == "simple":
+        topics = _simple(transcript, cfg, language)
+    else:
+        raise UsageError(f"unknown topics provider '{provider}' (llm, simple, none)")
+    path = write_json(sc, TOPICS, topics.to_storage())
+    result |= {
+        "themes": len(topics.themes),
+        "topics": len(topics.topics),
+        "chapters_ok": topics.chapters_ok,
+        "chapters_reason": topics.chapters_reason,
+    }
+    return StageOutcome(artifacts={"topics": str(path)}, result=result)
+
+
+def _simple(transcript: Transcript, cfg: dict[str, Any], language: str | None) -> Topics:
+    return simple_topics(
+        transcript,
+        language=language,
+        target_section_s=float(cfg.get("section_s") or 600),
+        min_section_s=float(cfg.get("min_section_s") or 120),
+        max_topics=int(cfg.get("max_topics") or 12),
+    )
+
+
+def run_subtitles(sc: StageContext) -> StageOutcome:
+    transcript = load_transcript(sc)
+    cues = build_cues(transcript)
+    srt_path = write_text(sc, "subtitles.srt", to_srt(cues))
+    vtt_path = write_text(sc, "subtitles.vtt", to_vtt(cues))
+    return StageOutcome(
+        artifacts={"srt": str(srt_path), "vtt": str(vtt_path)}, result={"cues": len(cues)}
+    )

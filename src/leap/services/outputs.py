@@ -1,0 +1,34 @@
+"""Reading a recording's processed outputs (transcript, topics) for display."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from leap.context import Context
+from leap.errors import NotFound
+from leap.services import runs
+from leap.topics import Topics
+from leap.transcript import Transcript
+
+
+def _artifact(ctx: Context, recording_id: int, kind: str, stage: str) -> Path:
+    ctx.repos.recordings.require(recording_id)
+    artifacts, _ = runs.current_artifacts(ctx, recording_id)
+    path = artifacts.get(kind)
+    if not path or not Path(path).is_file():
+        raise NotFound(
+            f"recording {recording_id} has no {kind} yet: run "
+            f"'leap process {recording_id} --stages {stage}'"
+        )
+    return Path(path)
+
+
+def transcript(ctx: Context, recording_id: int) -> Transcript:
+    data = json.loads(_artifact(ctx, recording_id, "transcript", "transcribe").read_text("utf-8"))
+    return Transcript.from_storage(data)
+
+
+def topics(ctx: Context, recording_id: int) -> Topics:
+    data = json.loads(_artifact(ctx, recording_id, "topics", "topics").read_text("utf-8"))
+    return Topics.from_storage(data)

