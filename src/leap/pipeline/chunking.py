@@ -187,16 +187,17 @@ def _segment_part(seg: Segment, kept: Sequence[Word], lo: float, hi: float) -> S
 WordRef = tuple[int, int]  # (segment index, word index) in one chunk's transcript
 
 
-def _same_word(a: Word, b: Word) -> bool:
-    """Two chunks' versions of one word: they cover at least half of the shorter one, or
-    they say the same within half a second (a short word, timed a little differently)."""
+def _match(a: Word, b: Word) -> tuple[int, float] | None:
+    """How likely two chunks' words are one word heard twice, as a sort key (lower is more
+    likely): the same text within half a second, else covering half of the shorter one."""
     gap = abs(_mid(a.start, a.end) - _mid(b.start, b.end))
     if gap <= 0.5 and a.text.strip().casefold() == b.text.strip().casefold():
-        return True
+        return (0, gap)
     shorter = min(a.end - a.start, b.end - b.start)
-    if shorter <= 0:
-        return gap <= 0.05
-    return min(a.end, b.end) - max(a.start, b.start) >= 0.5 * shorter
+    overlap = min(a.end, b.end) - max(a.start, b.start)
+    if (shorter <= 0 and gap <= 0.05) or (shorter > 0 and overlap >= 0.5 * shorter):
+        return (1, gap)
+    return None
 
 
 def _words_within(t: Transcript, lo: float, hi: float) -> list[tuple[WordRef, Word]]:
@@ -210,22 +211,60 @@ def _words_within(t: Transcript, lo: float, hi: float) -> list[tuple[WordRef, Wo
 
 def _pairs(
     left: list[tuple[WordRef, Word]], right: list[tuple[WordRef, Word]]
-) -> list[tuple[WordRef, WordRef, float]]:
-    """Words both chunks heard in their overlap, matched one to one (nearest first), with
-    the mean of their two midpoints."""
-    used: set[int] = set()
+) -> list[tuple[int, int]]:
+    """Words both chunks heard in their overlap, matched one to one (likeliest pairs first,
+    see _match), as indexes into `left` and `right`."""
+    candidates = sorted(
+        (key, i, k)
+        for i, (_, a) in enumerate(left)
+        for k, (_, b) in enumerate(right)
+        if (key := _match(a, b)) is not None
+    )
+    used_left: set[int] = set()
+    used_right: set[int] = set()
     out = []
-    for lref, a in left:
-        best, best_gap = -1, math.inf
-        for k, (_, b) in enumerate(right):
-            gap = abs(_mid(a.start, a.end) - _mid(b.start, b.end))
-            if k not in used and gap < best_gap and _same_word(a, b):
-                best, best_gap = k, gap
-        if best >= 0:
-            used.add(best)
-            rref, b = right[best]
-            out.append((lref, rref, (_mid(a.start, a.end) + _mid(b.start, b.end)) / 2))
+    for _, i, k in candidates:
+        if i not in used_left and k not in used_right:
+            used_left.add(i)
+            used_right.add(k)
+            out.append((i, k))
     return out
+
+
+def _settle_overlap(
+    a: Chunk,
+    b: Chunk,
+    ta: Transcript,
+    tb: Transcript,
+    keep_a: dict[WordRef, bool],
+    keep_b: dict[WordRef, bool],
+) -> None:
+    """Correct the midpoint rule where chunks a and b (a before b) overlap.
+
+    A word both heard is kept from the chunk where it lies farther from that chunk's edge:
+    with equal timings this is the midpoint rule, but jitter between the chunks cannot
+    double or drop it, and a version clipped by an edge loses to the whole one. A word only
+    one chunk heard, with nothing in the other chunk at that time, is kept."""
+    # The overlap, widened a little: a word's two versions may straddle its edges.
+    lo, hi = b.start_s - 0.5, a.end_s + 0.5
+    left, right = _words_within(ta, lo, hi), _words_within(tb, lo, hi)
+    paired_left: set[int] = set()
+    paired_right: set[int] = set()
+    for i, k in _pairs(left, right):
+        (lref, x), (rref, y) = left[i], right[k]
+        from_a = a.end_s - x.end > y.start - b.start_s
+        keep_a[lref], keep_b[rref] = from_a, not from_a
+        paired_left.add(i)
+        paired_right.add(k)
+    for mine, theirs, paired, keep in (
+        (left, tb.words, paired_left, keep_a),
+        (right, ta.words, paired_right, keep_b),
+    ):
+        for i, (ref, x) in enumerate(mine):
+            if i not in paired and not any(
+                min(x.end, y.end) > max(x.start, y.start) for y in theirs
+            ):
+                keep[ref] = True
 
 
 def merge(chunks: Sequence[tuple[Chunk, Transcript]]) -> Transcript:
@@ -233,9 +272,9 @@ def merge(chunks: Sequence[tuple[Chunk, Transcript]]) -> Transcript:
 
     Times are shifted by each chunk's start; each overlap is split at its middle (the cut
     point plan_chunks chose), and every word or word-less segment is kept only from the
-    chunk on whose side its midpoint falls. A word both chunks heard is judged by the mean
-    of its two midpoints, so timing jitter between chunks can neither double nor drop it.
-    A segment cut by that line keeps its own words, and its text is rebuilt from them.
+    chunk on whose side its midpoint falls (see _settle_overlap for words both chunks
+    heard, or only one). A segment cut by that line keeps its own words, and its text is
+    rebuilt from them.
     """
     if not chunks:
         return Transcript(None, 0.0, (), {"chunks": 0, "billed_s": 0.0})
@@ -251,12 +290,9 @@ def merge(chunks: Sequence[tuple[Chunk, Transcript]]) -> Transcript:
         for t, (lo, hi) in zip(shifted, bounds, strict=True)
     ]
     for i in range(1, len(ordered)):
-        # The overlap, widened a little: a word's two versions may straddle its edges.
-        lo, hi = ordered[i][0].start_s - 0.5, ordered[i - 1][0].end_s + 0.5
-        left, right = _words_within(shifted[i - 1], lo, hi), _words_within(shifted[i], lo, hi)
-        for lref, rref, mid in _pairs(left, right):
-            keep[i - 1][lref] = mid < cuts[i - 1]
-            keep[i][rref] = mid >= cuts[i - 1]
+        _settle_overlap(
+            ordered[i - 1][0], ordered[i][0], shifted[i - 1], shifted[i], keep[i - 1], keep[i]
+        )
 
     segments: list[Segment] = []
     languages: dict[str, float] = {}  # seconds spoken in each
