@@ -115,9 +115,15 @@ def finish_stage(
         return None  # the reconciler gave the stage to another worker, or it was cancelled
     now = utcnow()
     st.status = (StageStatus.SKIPPED if skipped else StageStatus.DONE).value
-    # Keep the stage's history (errors, re-queues after crashes) beside its result.
-    history = {k: st.result[k] for k in ("errors", "requeued") if k in st.result}
-    st.artifacts, st.result, st.finished_at, st.progress = artifacts, result | history, now, 1.0
+    # What earlier attempts saved (errors, re-queues after crashes, a batch job id) stays
+    # beside the result.
+    earlier = {k: v for k, v in st.result.items() if k != "waiting"}
+    st.artifacts, st.result, st.finished_at, st.progress = (
+        artifacts,
+        earlier | result,
+        now,
+        1.0,
+    )
     st.error, st.lease_owner = None, None
     run = ctx.repos.runs.require(st.run_id)
     rec = ctx.repos.recordings.require(st.recording_id)
