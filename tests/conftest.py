@@ -41,6 +41,20 @@ def pytest_report_header() -> str:
     return f"leap test database backend: {BACKEND}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL leg, run the tests that touch the database (every test that uses
+    `db_template`, directly or through leap_env/runtime/cli...). Database-free tests give the
+    same result on either leg and already ran on SQLite; LEAP_TEST_ALL=1 runs them again."""
+    if BACKEND != "postgres" or os.environ.get("LEAP_TEST_ALL"):
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if "db_template" in getattr(item, "fixturenames", ()) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database: SQLite template file path, or the PostgreSQL scratch URL."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from leap.pipeline.chunking import (
     transcribe_audio,
 )
 from leap.pipeline.ffmpeg import locate
+from leap.pipeline.ffmpeg_ops import run_ffmpeg
 from leap.pipeline.trim_plan import Interval
 from leap.providers.fireworks import FireworksTranscriber
 from leap.providers.http import CredentialRejected, RetryPolicy, make_http_client
@@ -146,7 +146,8 @@ class Script:
 
 
 def random_script(rng: random.Random, duration: float, *, pauses: bool) -> Script:
-    """Words no longer than 1.9 s (< the 2 s overlap); sentences separated by >= 1.2 s of
+    """Words no longer than 1.6 s (with two chunks' timing errors, < the 2 s overlap);
+    sentences separated by >= 1.2 s of
     silence when `pauses`, else one long monologue with short gaps only."""
     words: list[Word] = []
     sentence_of: list[int] = []
@@ -154,7 +155,7 @@ def random_script(rng: random.Random, duration: float, *, pauses: bool) -> Scrip
     t, sentence = rng.uniform(0, 3), 0
     while True:
         for _ in range(rng.randint(1, 40)):
-            length = rng.uniform(0.05, 1.9)
+            length = rng.uniform(0.05, 1.6)
             if t + length > duration:
                 return Script(words, sentence_of, silences, duration)
             words.append(Word(t, t + length, f"w{len(words)}"))
@@ -290,10 +291,10 @@ def test_merge_of_scripts_without_spaces_joins_without_them() -> None:
     merged = merge(
         [
             (a, Transcript("ja", 11.0, (Segment(9.0, 10.8, "東京都", words),))),
-            (b, Transcript("ja", 11.0)),
+            (b, Transcript("ja", 11.0, (Segment(1.5, 1.8, "都", (Word(1.5, 1.8, "都"),)),))),
         ]
     )
-    assert merged.segments[0].text == "東京"
+    assert [s.text for s in merged.segments] == ["東京", "都"]
 
 
 def test_merge_picks_the_language_spoken_longest_and_handles_nothing() -> None:
@@ -314,7 +315,7 @@ def test_chunk_cut_args_copy_same_container() -> None:
     args = chunk_cut_args(Path("/a/in.ogg"), Path("/w/c.ogg"), 125.5, 425.5)
     assert args[:6] == ["-ss", "115.500", "-i", "file:/a/in.ogg", "-ss", "10.000"]
     assert args[6:8] == ["-t", "300.000"]
-    assert "copy" in args and args[-3:] == ["-f", "ogg", "file:/w/c.ogg"]
+    assert "copy" in args and args[-5:] == ["-f", "ogg", "-fflags", "+bitexact", "file:/w/c.ogg"]
     early = chunk_cut_args(Path("in.mp3"), Path("c.mp3"), 4.0, 10.0)
     assert early[:6] == ["-ss", "0.000", "-i", "file:in.mp3", "-ss", "4.000"]
 
@@ -390,7 +391,7 @@ def test_audio_that_fits_goes_up_whole(
         "provider": "openai",
         "model": "whisper-1",
         "chunks": 1,
-        "billed_s": 600.0,
+        "billed_s": pytest.approx(600.0, abs=0.1),
     }
     assert transcript.duration_s == pytest.approx(600.0, abs=0.1)
 
@@ -437,7 +438,7 @@ def test_hard_cuts_lose_and_double_nothing(
         silences=[],
     )
     exactly_once(transcript.words, truth)
-    assert transcript.meta["chunks"] == 13
+    assert transcript.meta["chunks"] == 14  # 600 s in steps of 47.3 - 2 s
 
 
 def test_a_413_on_the_whole_file_falls_back_to_chunks(
@@ -516,12 +517,7 @@ def test_a_video_container_is_reencoded_into_speech_chunks(
     wav = tmp_path / "speech.wav"
     truth = make_speech(wav, total_s=150.0, seed=9)
     mkv = tmp_path / "speech.mkv"
-    import subprocess
-
-    subprocess.run(
-        [TOOLS.ffmpeg, "-loglevel", "error", "-i", str(wav), "-c:a", "pcm_s16le", str(mkv)],
-        check=True,
-    )
+    run_ffmpeg(TOOLS, ["-i", str(wav), "-c:a", "pcm_s16le", str(mkv)], duration_s=None, timeout=60)
     transcript = transcribe_audio(
         TOOLS,
         mkv,
@@ -553,12 +549,9 @@ def test_three_hours_through_a_25_mb_limit(
     assert path.stat().st_size > 25 * 1024 * 1024
     fake = FakeOpenAIAudio(api_key="k")
     results: dict[int, Transcript] = {}
-    timings: dict[int, float] = {}
     with make_http_client(transport=mock_transport(fake.handler)) as http:
         client = openai(http)  # OpenAI's own 25 MiB
-        silences = None
         for concurrency in (1, 4):
-            began = time.perf_counter()
             results[concurrency] = transcribe_audio(
                 TOOLS,
                 path,
@@ -567,11 +560,10 @@ def test_three_hours_through_a_25_mb_limit(
                 prompt=None,
                 workdir=tmp_path,
                 concurrency=concurrency,
-                silences=silences,
             )
-            timings[concurrency] = time.perf_counter() - began
     one, four = results[1], results[4]
     exactly_once(one.words, truth)
     assert one.segments == four.segments and one.meta == four.meta
     assert one.meta["chunks"] >= 2
     assert all(u.size <= 25 * 1024 * 1024 for u in fake.uploads)
+    assert list(tmp_path.iterdir()) == []

@@ -55,26 +55,41 @@ def fakes() -> Iterator[tuple[FakeFireworks, str, FakeChat, str]]:
         yield fw, fw_base, chat, chat_base
 
 
-def install(leap_env: dict[str, str], tmp_path: Path, fakes: Any, provider: str,
-            files: int) -> tuple[dict[str, str], dict[str, list[Word]]]:
+def install(
+    leap_env: dict[str, str], tmp_path: Path, fakes: Any, provider: str, files: int
+) -> tuple[dict[str, str], dict[str, list[Word]]]:
     fw, fw_base, chat, chat_base = fakes
     inbox = tmp_path / "inbox"
     truth = {}
     for i in range(files):
         # 4 s of silence, ~40 s of "speech", 4 s of silence: trim has dead air to cut.
-        words = [(4.0 + 1.2 * k, w) for k, w in enumerate(
-            ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] * 5)]
-        truth[f"talk {i:02d}"] = make_speech(inbox / f"talk {i:02d}.ogg", words,
-                                             total_s=48.0, seed=i)
-    env = {**leap_env, "LEAP_FIREWORKS__BASE_URL": f"{fw_base}/v1",
-           "LEAP_FIREWORKS__BATCH_BASE_URL": f"{fw_base}/v1",
-           "LEAP_FIREWORKS__API_KEY": fw.api_key, "LEAP_LLM__BASE_URL": chat_base,
-           "LEAP_LLM__API_KEY": chat.api_key or "", "LEAP_SYNC__LOCAL_SETTLE_SECONDS": "0",
-           "LEAP_WORKER__COUNT": "4", "LEAP_WORKER__RECONCILE_SECONDS": "1",
-           "LEAP_WORKER__STAGE_HEARTBEAT_SECONDS": "0.3", "LEAP_WORKER__SHUTDOWN_TIMEOUT": "2"}
+        words = [
+            (4.0 + 1.2 * k, w)
+            for k, w in enumerate(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] * 5)
+        ]
+        truth[f"talk {i:02d}"] = make_speech(
+            inbox / f"talk {i:02d}.ogg", words, total_s=48.0, seed=i
+        )
+    env = {
+        **leap_env,
+        "LEAP_FIREWORKS__BASE_URL": f"{fw_base}/v1",
+        "LEAP_FIREWORKS__BATCH_BASE_URL": f"{fw_base}/v1",
+        "LEAP_FIREWORKS__API_KEY": fw.api_key,
+        "LEAP_LLM__BASE_URL": chat_base,
+        "LEAP_LLM__API_KEY": chat.api_key or "",
+        "LEAP_SYNC__LOCAL_SETTLE_SECONDS": "0",
+        "LEAP_WORKER__COUNT": "4",
+        "LEAP_WORKER__RECONCILE_SECONDS": "1",
+        "LEAP_WORKER__STAGE_HEARTBEAT_SECONDS": "0.3",
+        "LEAP_WORKER__SHUTDOWN_TIMEOUT": "2",
+    }
     (tmp_path / "t.toml").write_text(TEMPLATE.format(provider=provider))
-    for args in (("init", "--yes"), ("source", "add", "local", "inbox", str(inbox)),
-                 ("template", "add", "--file", str(tmp_path / "t.toml")), ("sync",)):
+    for args in (
+        ("init", "--yes"),
+        ("source", "add", "local", "inbox", str(inbox)),
+        ("template", "add", "--file", str(tmp_path / "t.toml")),
+        ("sync",),
+    ):
         res = leap_process(*args, env=env)
         assert res.code == 0, (args, res.stderr)
     return env, truth
@@ -82,9 +97,13 @@ def install(leap_env: dict[str, str], tmp_path: Path, fakes: Any, provider: str,
 
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "leap.daemon"],
-                                env={**os.environ, **env}, stdout=fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "leap.daemon"],
+            env={**os.environ, **env},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def runtime(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Runtime:
@@ -95,8 +114,7 @@ def runtime(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Runtime:
 
 def stages(rt: Runtime) -> list[Any]:
     with open_context(rt, Scope.system_scope()) as ctx:
-        return [(s.recording_id, s.name, s.status, dict(s.result)) for s in
-                ctx.repos.stages.list()]
+        return [(s.recording_id, s.name, s.status, dict(s.result)) for s in ctx.repos.stages.list()]
 
 
 def wait(rt: Runtime, pred: Any, timeout: float, what: str, log: Path) -> None:
@@ -118,8 +136,13 @@ def test_ten_recordings_get_transcripts_topics_and_subtitles(
     try:
         res = leap_process("--json", "process", "--template", "talks", env=env)
         assert res.code == 0, res.stderr
-        wait(rt, lambda rows: len(rows) == 50 and all(r[2] == "done" for r in rows), 240,
-             "10 runs", log)
+        wait(
+            rt,
+            lambda rows: len(rows) == 50 and all(r[2] == "done" for r in rows),
+            240,
+            "10 runs",
+            log,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -128,8 +151,9 @@ def test_ten_recordings_get_transcripts_topics_and_subtitles(
         shown = leap_process("--json", "recordings", "show", str(rec["id"]), env=env)
         detail = json.loads(shown.stdout)
         offset = float(detail["trim"]["start_s"]) if detail["trim"]["cut"] else 0.0
-        tr = json.loads(leap_process(
-            "transcript", "show", str(rec["id"]), "--format", "json", env=env).stdout)
+        tr = json.loads(
+            leap_process("transcript", "show", str(rec["id"]), "--format", "json", env=env).stdout
+        )
         want = truth[rec["title"]]
         got = tr["words"]
         assert [w["text"].strip(" .,").lower() for w in got] == [w.text for w in want]
@@ -137,8 +161,9 @@ def test_ten_recordings_get_transcripts_topics_and_subtitles(
         # (A stream-copy cut of Opus starts a little before the planned point.)
         for g, w in zip(got, want, strict=True):
             assert abs(g["start"] + offset - w.start) < 0.5, (g, w, offset)
-        topics = json.loads(leap_process(
-            "--json", "topics", "show", str(rec["id"]), env=env).stdout)
+        topics = json.loads(
+            leap_process("--json", "topics", "show", str(rec["id"]), env=env).stdout
+        )
         assert topics["themes"] and topics["topics"]
         assert Path(detail["artifacts"]["srt"]).read_text().strip()
     rt.dispose()
@@ -167,8 +192,13 @@ def test_batch_job_survives_a_restart_without_resubmitting(
     fw.complete(job_id)  # the job finishes while leapd is down
     proc = start(env, log)
     try:
-        wait(rt, lambda rows: len(rows) == 5 and all(r[2] == "done" for r in rows), 120,
-             "the run after restart", log)
+        wait(
+            rt,
+            lambda rows: len(rows) == 5 and all(r[2] == "done" for r in rows),
+            120,
+            "the run after restart",
+            log,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

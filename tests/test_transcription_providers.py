@@ -38,7 +38,7 @@ from leap.providers.transcription import (
     usage_minutes,
 )
 from leap.transcript import Segment, Transcript, Word
-from tests.fakes.audio_words import make_speech
+from tests.fakes.audio_words import decode_words, make_speech
 from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.openai_audio import FakeOpenAIAudio, Fault
 from tests.fakes.server import mock_transport, serve
@@ -148,7 +148,7 @@ TOLERANT: list[tuple[str, dict[str, Any], Any]] = [
     (
         "a word between segments goes to the nearest",
         {"segments": [SEG1, SEG2], "words": [{"word": "x", "start": 1.6, "end": 1.8}]},
-        [(0.4, 1.5, "alpha bravo", [(1.6, 1.8, "x")]), (4.9, 5.8, "charlie", [])],
+        [(0.4, 1.8, "alpha bravo", [(1.6, 1.8, "x")]), (4.9, 5.8, "charlie", [])],
     ),
     (
         "words without segments",
@@ -759,3 +759,16 @@ def test_segments_hold_their_words(fw_http: httpx.Client, speech: tuple[Path, li
         assert isinstance(seg, Segment) and seg.words
         assert seg.text == " ".join(w.text for w in seg.words)
         assert seg.start <= seg.words[0].start and seg.words[-1].end <= seg.end
+
+
+# --------------------------------------------------------------------------- the fakes' ears
+
+
+@pytest.mark.parametrize("suffix", [".ogg", ".mp3", ".wav"])
+def test_speech_decodes_back_to_its_script(suffix: str, tmp_path: Path) -> None:
+    script = [(0.5, "alpha"), (1.6, "lima"), (2.4, "golf"), (6.0, "kilo")]
+    truth = make_speech(tmp_path / f"s{suffix}", script, total_s=8.0, seed=3)
+    assert [(w.start, w.text) for w in truth] == script
+    same_words(decode_words(tmp_path / f"s{suffix}"), truth, tolerance=0.08)
+    with pytest.raises(ValueError, match="cannot place"):
+        make_speech(tmp_path / "bad.wav", [(1.0, "alpha"), (1.1, "bravo")], total_s=3.0)

@@ -79,8 +79,10 @@ class VKSettings(_Section):
 
 
 class FireworksSettings(_Section):
-    base_url: str = "https://audio-prod.api.fireworks.ai/v1"
-    batch_base_url: str = "https://audio-batch.api.fireworks.ai/v1"
+    # The host must match the model (audio-turbo <-> whisper-v3-turbo); the client swaps the
+    # first host label to follow the model.
+    base_url: str = "https://audio-turbo.api.fireworks.ai/v1"
+    batch_base_url: str = "https://audio-batch.link.fireworks.ai/v1"
     model: str = "whisper-v3-turbo"
     # Install-wide key for users without a fireworks credential (prefer the environment:
     # LEAP_FIREWORKS__API_KEY). Never printed.

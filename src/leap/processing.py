@@ -49,7 +49,10 @@ DEFAULTS: dict[str, Any] = {
         "provider": "local",
         "model": None,  # None: the provider's model from settings
         "fallback": "local",  # zoom-vtt without a Zoom transcript uses this
-        "concurrency": 4,  # chunks transcribed at once when audio exceeds the upload limit
+        "concurrency": 4,  # chunks transcribed at once
+        # API providers: audio is sent in chunks of at most this length (cut at silences),
+        # so a 3-hour lecture is transcribed `concurrency` chunks at a time.
+        "chunk_s": 960.0,
         "poll_seconds": 60.0,  # fireworks-batch: how often to ask for the result
     },
     "topics": {

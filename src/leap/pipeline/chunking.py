@@ -7,7 +7,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,9 @@ def _segment_part(seg: Segment, kept: Sequence[Word], lo: float, hi: float) -> S
     return Segment(start, max(start, min(seg.end, hi)), seg.text)
 
 
+# A chunk really starts and ends within a packet (<= 72 ms) of the plan: a word closer to
+# its chunk's edge than this may have been clipped by it.
+_EDGE_S = 0.1
 WordRef = tuple[int, int]  # (segment index, word index) in one chunk's transcript
 
 
@@ -244,7 +247,8 @@ def _settle_overlap(
     A word both heard is kept from the chunk where it lies farther from that chunk's edge:
     with equal timings this is the midpoint rule, but jitter between the chunks cannot
     double or drop it, and a version clipped by an edge loses to the whole one. A word only
-    one chunk heard, with nothing in the other chunk at that time, is kept."""
+    one chunk heard (nothing in the other chunk _match-es it), away from its chunk's edge,
+    is kept: the other chunk missed it."""
     # The overlap, widened a little: a word's two versions may straddle its edges.
     lo, hi = b.start_s - 0.5, a.end_s + 0.5
     left, right = _words_within(ta, lo, hi), _words_within(tb, lo, hi)
@@ -256,14 +260,19 @@ def _settle_overlap(
         keep_a[lref], keep_b[rref] = from_a, not from_a
         paired_left.add(i)
         paired_right.add(k)
-    for mine, theirs, paired, keep in (
-        (left, tb.words, paired_left, keep_a),
-        (right, ta.words, paired_right, keep_b),
+    # Only words near the overlap can _match one in it.
+    near_a = [w for _, w in _words_within(ta, lo - 2.0, hi + 2.0)]
+    near_b = [w for _, w in _words_within(tb, lo - 2.0, hi + 2.0)]
+    for mine, theirs, paired, keep, is_left in (
+        (left, near_b, paired_left, keep_a, True),
+        (right, near_a, paired_right, keep_b, False),
     ):
         for i, (ref, x) in enumerate(mine):
-            if i not in paired and not any(
-                min(x.end, y.end) > max(x.start, y.start) for y in theirs
-            ):
+            # A word touching its own chunk's edge may be a clipped fragment: not lonely.
+            margin = a.end_s - x.end if is_left else x.start - b.start_s
+            if i in paired or margin < _EDGE_S:
+                continue
+            if all(_match(x, y) is None for y in theirs):
                 keep[ref] = True
 
 
@@ -333,7 +342,9 @@ def chunk_cut_args(src: Path, dst: Path, start_s: float, end_s: float) -> list[s
         args += ["-ac", "1", "-ar", "16000", "-map_metadata", "-1", *_SPEECH_CODECS[suffix]]
     else:
         raise ValueError(f"{dst.name}: cannot write a chunk with this suffix")
-    return [*args, f"file:{dst}"]
+    # Bit-exact: no random Ogg serial numbers or version tags, so a chunk cut twice (a retry,
+    # a restart) is the same bytes.
+    return [*args, "-fflags", "+bitexact", f"file:{dst}"]
 
 
 def _chunk_suffix(tools: FFmpegTools, audio: Path) -> str:
@@ -362,34 +373,36 @@ class _Job:
         returned in order (their overlaps line up with the neighbours' as before)."""
         name = f"chunk-{chunk.index:04d}-{depth}-{round(chunk.start_s * 1000):010d}{self.suffix}"
         path = self.workdir / name
+        refused: AudioTooLarge | None = None
         try:
-            run_ffmpeg(
-                self.tools,
-                chunk_cut_args(self.audio, path, chunk.start_s, chunk.end_s),
-                duration_s=chunk.duration_s,
-                timeout=CUT_TIMEOUT_S,
-            )
+            args = chunk_cut_args(self.audio, path, chunk.start_s, chunk.end_s)
+            try:
+                run_ffmpeg(self.tools, args, duration_s=chunk.duration_s, timeout=CUT_TIMEOUT_S)
+            except MediaError as exc:
+                raise MediaError(f"{self.audio}: chunk {chunk.index}: {exc.message}") from None
             size = path.stat().st_size
-            if self.max_bytes is None or size <= self.max_bytes:
+            if self.max_bytes is not None and size > self.max_bytes:
+                # Variable bitrate: this stretch is denser than the file's average.
+                refused = AudioTooLarge(provider=self.transcriber.name, size_bytes=size)
+            else:
                 try:
                     transcript = self.transcriber.transcribe(
                         path, language=self.language, prompt=self.prompt
                     )
+                except AudioTooLarge as exc:
+                    refused = exc
+                else:
                     return [(chunk, _fill_untimed(transcript, chunk.duration_s))]
-                except AudioTooLarge:
-                    if chunk.duration_s / 2 <= max(MIN_CHUNK_S, self.overlap_s):
-                        raise
-                    log.info("%s refused %s (%d bytes): splitting it", self.transcriber.name,
-                             name, size)  # fmt: skip
-        except MediaError as exc:
-            raise MediaError(f"{self.audio}: cutting chunk {chunk.index}: {exc.message}") from None
         finally:
             path.unlink(missing_ok=True)
-        return self._split(chunk, depth)
+        return self._split(chunk, depth, refused)
 
-    def _split(self, chunk: Chunk, depth: int) -> list[tuple[Chunk, Transcript]]:
+    def _split(
+        self, chunk: Chunk, depth: int, refused: AudioTooLarge
+    ) -> list[tuple[Chunk, Transcript]]:
         if chunk.duration_s / 2 <= max(MIN_CHUNK_S, self.overlap_s):
-            raise AudioTooLarge(provider=self.transcriber.name, size_bytes=self.max_bytes or 0)
+            raise refused
+        log.info("%s: chunk %d too large (%s): splitting it", self.audio.name, chunk.index, refused)
         local = [
             Interval(s.start - chunk.start_s, s.end - chunk.start_s)
             for s in self.silences
@@ -462,13 +475,15 @@ def transcribe_audio(
         else:
             if progress is not None:
                 progress(1.0)
-            return _annotate(_fill_untimed(single, info.duration_s), info.duration_s,
-                             transcriber.name)  # fmt: skip
+            whole = _fill_untimed(single, info.duration_s)
+            return _annotate(whole, info.duration_s, transcriber.name)
 
-    cap = math.inf if limit is None else max_chunk_seconds(limit, info.size_bytes, info.duration_s)
-    cap = min(cap, max_chunk_s or math.inf, info.duration_s)
-    if cap <= max(MIN_CHUNK_S, overlap_s):
-        raise AudioTooLarge(provider=transcriber.name, size_bytes=info.size_bytes)
+    by_size = math.inf
+    if limit is not None:
+        by_size = max_chunk_seconds(limit, info.size_bytes, info.duration_s)
+        if by_size <= max(MIN_CHUNK_S, overlap_s):
+            raise AudioTooLarge(provider=transcriber.name, size_bytes=info.size_bytes)
+    cap = min(by_size, max_chunk_s or math.inf, info.duration_s)
     if silences is None:
         silences = detect_silence(
             tools, audio, noise_db=SILENCE_NOISE_DB, min_silence_s=SILENCE_MIN_S
@@ -502,7 +517,7 @@ def transcribe_audio(
         }
         try:
             while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     chunk = pending.pop(future)
                     results[chunk.index] = future.result()

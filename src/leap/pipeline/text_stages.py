@@ -165,6 +165,8 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             concurrency=int(cfg.get("concurrency") or 4),
             workdir=chunks,
             progress=lambda f: sc.progress(f, "transcribing"),
+            # A local model gains nothing from chunks; an API gains parallel requests.
+            max_chunk_s=None if provider == "local" else float(cfg.get("chunk_s") or 960),
         )
     path = write_json(sc, TRANSCRIPT, transcript.to_storage())
     minutes = usage_minutes(transcript)

@@ -163,7 +163,7 @@ def _nearest(segments: Sequence[tuple[float, float]], t: float) -> int:
 
 
 def parse_verbose_json(
-    data: Mapping[str, Any] | Any, *, duration_hint: float | None = None
+    data: Mapping[str, Any], *, duration_hint: float | None = None
 ) -> Transcript:
     """A Transcript from an OpenAI/Fireworks/faster-whisper transcription response.
 
@@ -171,7 +171,8 @@ def parse_verbose_json(
     holding them), no words at all, a plain `{"text": ...}` answer (one segment), `language`
     as a code or a name, a missing `duration` (then `duration_hint`, `usage.seconds` or the
     last end), string numbers, negative times (clamped to 0) and end < start (raised to
-    start). Raises PermanentError for anything else that is not the expected shape.
+    start); a segment is widened to span its words. Raises PermanentError for anything else
+    that is not the expected shape.
     """
     if not isinstance(data, Mapping):
         raise _malformed(f"expected an object, got {type(data).__name__}")
@@ -207,7 +208,13 @@ def parse_verbose_json(
             spans.append((0.0, max(0.0, end), text, []))
 
     segments = tuple(
-        Segment(start, end, text or " ".join(w.text for w in words), tuple(words))
+        Segment(
+            # A segment spans its words, however loosely the provider timed either.
+            min([start, *(w.start for w in words)]),
+            max([end, *(w.end for w in words)]),
+            text or " ".join(w.text for w in words),
+            tuple(sorted(words, key=lambda w: (w.start, w.end))),
+        )
         for start, end, text, words in spans
     )
     duration = _duration(data)
