@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -77,3 +80,59 @@ def build_filter(
         limit=limit,
         offset=offset,
     )
+
+
+# (name, annotation, default) of every FILTERS option, in help order.
+_FILTER_PARAMS: tuple[tuple[str, Any, Any], ...] = (
+    ("status", Status, None),
+    ("template", TemplateName, None),
+    ("source", SourceName, None),
+    ("mapped", Mapped, None),
+    ("blank", Blank, None),
+    ("failed", Failed, False),
+    ("date_from", From, None),
+    ("date_to", To, None),
+    ("search", Search, None),
+    ("limit", Limit, None),
+    ("offset", Offset, 0),
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_filters(fn: F) -> F:
+    """Give a command the shared FILTERS options; it receives them as `filters=`
+    (a RecordingFilter) and `filtered=` (whether any filter was given)."""
+    names = [name for name, _, _ in _FILTER_PARAMS]
+    sig = inspect.signature(fn, eval_str=True)  # Typer reads real annotations
+    kept = [p for p in sig.parameters.values() if p.name not in ("filters", "filtered")]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
+        for name, ann, default in _FILTER_PARAMS
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in names}
+        filtered = any(v not in (None, False, 0) for k, v in given.items() if k != "limit")
+        flt = build_filter(
+            status=given["status"],
+            template=given["template"],
+            source=given["source"],
+            mapped=given["mapped"],
+            blank=given["blank"],
+            failed=given["failed"],
+            date_from=given["date_from"],
+            date_to=given["date_to"],
+            search=given["search"],
+            limit=given["limit"],
+            offset=given["offset"],
+        )
+        return fn(*args, filters=flt, filtered=filtered, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=kept + extra)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{k: v for k, v in fn.__annotations__.items() if k not in ("filters", "filtered")},
+        **{name: ann for name, ann, _ in _FILTER_PARAMS},
+    }
+    return cast(F, wrapper)

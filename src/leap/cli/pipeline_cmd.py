@@ -19,6 +19,7 @@ from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
 from leap.processing import parse_stages
 from leap.services import recordings, runs, system
+from leap.services.recordings import RecordingFilter
 
 POLL_SECONDS = 0.5
 
@@ -52,6 +53,7 @@ def _started(
     return rows, first_stages
 
 
+@F.with_filters
 def process(
     ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Argument(help="Recording ids.")] = None,
@@ -61,42 +63,22 @@ def process(
         bool, typer.Option("--force", help="Blank/unmapped too; redo outputs.")
     ] = False,
     stages: Annotated[str | None, typer.Option("--stages", help="e.g. trim,transcribe")] = None,
-    status: F.Status = None,
-    template: F.TemplateName = None,
-    source: F.SourceName = None,
-    mapped: F.Mapped = None,
-    blank: F.Blank = None,
-    failed: F.Failed = False,
-    date_from: F.From = None,
-    date_to: F.To = None,
-    search: F.Search = None,
-    limit: F.Limit = None,
+    *,
+    filters: RecordingFilter,
+    filtered: bool,
 ) -> None:
     """Process recordings: queue a pipeline run for each (returns at once) or run it --now."""
     state = state_of(ctx)
     if now and wait:
         raise UsageError("--now and --wait exclude each other")
     chosen = parse_stages(stages) if stages else None
-    filters = (status, template, source, mapped, blank, date_from, date_to, search)
-    if not ids and not failed and all(v is None for v in filters):
+    if not ids and not filtered:
         raise UsageError("give recording ids or at least one filter (e.g. --unmapped, --from 7d)")
     if ids:
         targets = list(ids)
     else:
-        flt = F.build_filter(
-            status=status,
-            template=template,
-            source=source,
-            mapped=mapped,
-            blank=blank,
-            failed=failed,
-            date_from=date_from,
-            date_to=date_to,
-            search=search,
-            limit=limit,
-        )
         with state.context() as c:
-            targets = [r.id for r in recordings.select(c, flt)]
+            targets = [r.id for r in recordings.select(c, filters)]
     runtime = state.runtime()
     if now:
         runtime.enqueue = lambda *_: None  # stages run below, not through the daemon

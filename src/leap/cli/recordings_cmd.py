@@ -9,6 +9,7 @@ import typer
 from leap.cli import _filters as F
 from leap.cli._run import state_of
 from leap.services import recordings
+from leap.services.recordings import RecordingFilter
 
 app = typer.Typer(help="Recordings.", no_args_is_help=True)
 
@@ -25,37 +26,12 @@ COLUMNS = [
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    status: F.Status = None,
-    template: F.TemplateName = None,
-    source: F.SourceName = None,
-    mapped: F.Mapped = None,
-    blank: F.Blank = None,
-    failed: F.Failed = False,
-    date_from: F.From = None,
-    date_to: F.To = None,
-    search: F.Search = None,
-    limit: F.Limit = None,
-    offset: F.Offset = 0,
-) -> None:
+@F.with_filters
+def list_(ctx: typer.Context, *, filters: RecordingFilter, filtered: bool) -> None:
     """List recordings, newest first."""
     state = state_of(ctx)
-    flt = F.build_filter(
-        status=status,
-        template=template,
-        source=source,
-        mapped=mapped,
-        blank=blank,
-        failed=failed,
-        date_from=date_from,
-        date_to=date_to,
-        search=search,
-        limit=limit,
-        offset=offset,
-    )
     with state.context() as c:
-        rows = recordings.list_views(c, flt)
+        rows = recordings.list_views(c, filters)
     state.output.table(rows, COLUMNS, title=f"{len(rows)} recording(s)")
 
 
@@ -69,35 +45,12 @@ def show(ctx: typer.Context, recording_id: int) -> None:
 
 
 @app.command("rematch")
-def rematch(
-    ctx: typer.Context,
-    status: F.Status = None,
-    template: F.TemplateName = None,
-    source: F.SourceName = None,
-    mapped: F.Mapped = None,
-    blank: F.Blank = None,
-    failed: F.Failed = False,
-    date_from: F.From = None,
-    date_to: F.To = None,
-    search: F.Search = None,
-    limit: F.Limit = None,
-) -> None:
+@F.with_filters
+def rematch(ctx: typer.Context, *, filters: RecordingFilter, filtered: bool) -> None:
     """Match the selected recordings against the templates again (not those in progress)."""
     state = state_of(ctx)
-    flt = F.build_filter(
-        status=status,
-        template=template,
-        source=source,
-        mapped=mapped,
-        blank=blank,
-        failed=failed,
-        date_from=date_from,
-        date_to=date_to,
-        search=search,
-        limit=limit,
-    )
     with state.context() as c:
-        s = recordings.rematch(c, flt)
+        s = recordings.rematch(c, filters)
     out = {"examined": s.examined, "mapped": s.mapped, "changed": len(s.changed)}
     if state.as_json:
         state.output.json(out | {"changed_ids": s.changed})
