@@ -1,0 +1,93 @@
+"""`leap preset ...` and the template -> preset links, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+YOUTUBE = """name = "youtube-unlisted"
+platform = "youtube"
+credential = "my-channel"
+[metadata]
+privacy = "unlisted"
+category_id = "27"
+made_for_kids = false
+"""
+
+TEMPLATE = """name = "ts"
+presets = ["youtube-unlisted", "folder"]
+[match]
+keywords = ["x"]
+"""
+
+
+@pytest.fixture
+def ready(
+    leap_env: dict[str, str], cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    assert cli("init", "--yes").code == 0
+    token = tmp_path / "authorized_user.json"
+    token.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "cid",
+                "client_secret": "shh-secret",
+                "refresh_token": "1//rt",
+            }
+        )
+    )
+    res = cli("credentials", "add", "youtube", "my-channel", "--from-file", str(token))
+    assert res.code == 0, res.stderr
+    return cli
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    (tmp_path / name).write_text(text)
+    return str(tmp_path / name)
+
+
+def test_presets_and_template_links(ready: Any, tmp_path: Path) -> None:
+    cli = ready
+    assert cli("preset", "add", "--file", write(tmp_path, "y.toml", YOUTUBE)).code == 0
+    folder = 'name = "folder"\nplatform = "local"\n[metadata]\npath = "~/Published/{template}"\n'
+    assert cli("preset", "add", "--file", write(tmp_path, "f.toml", folder)).code == 0
+    rows = cli("--json", "preset", "list").json()
+    assert [(r["name"], r["platform"], r["credential"]) for r in rows] == [
+        ("folder", "local", None),
+        ("youtube-unlisted", "youtube", "my-channel"),
+    ]
+    assert cli("template", "add", "--file", write(tmp_path, "t.toml", TEMPLATE)).code == 0
+    assert cli("--json", "template", "show", "ts").json()["presets"] == [
+        "youtube-unlisted",
+        "folder",
+    ]
+    res = cli("preset", "remove", "folder")
+    assert res.code == 7 and "used by template" in res.stderr
+    shown = cli("credentials", "show", "my-channel")
+    assert "shh-secret" not in shown.stdout + shown.stderr and "1//rt" not in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "code"),
+    [
+        ('name = "a"\nplatform = "tiktok"\n', "platform", 2),
+        ('name = "a"\nplatform = "youtube"\n', "needs credential", 2),
+        ('name = "a"\nplatform = "youtube"\ncredential = "nope"\n', "credential 'nope'", 3),
+        ('name = "a"\nplatform = "vk"\ncredential = "my-channel"\n', "not vk", 2),
+        (
+            'name = "a"\nplatform = "youtube"\ncredential = "my-channel"\n[metadata]\nprivcy = 1\n',
+            "metadata.privcy",
+            2,
+        ),
+        ('name = "a"\nplatform = "local"\ncolour = "red"\n', "unknown key", 2),
+        ('name = "a"\n[metadata\n', "malformed TOML", 2),
+    ],
+)
+def test_bad_presets(ready: Any, tmp_path: Path, text: str, fragment: str, code: int) -> None:
+    res = ready("preset", "add", "--file", write(tmp_path, "bad.toml", text))
+    assert res.code == code, res.stderr
+    assert fragment in res.stderr and "Traceback" not in res.stderr
