@@ -4,6 +4,7 @@ subtitles, through `leap process --now`."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,17 @@ from leap.providers.local_whisper import bundled_model_dir
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "lecture-sample.mp4"
 
+PRESET = """name = "folder"
+platform = "local"
+[metadata]
+path = "{root}/{{template}}/{{record_time:YYYY-MM-DD}} {{title}}"
+title = "{{title}} — {{record_time:DD.MM.YYYY}}"
+description = "{{themes}}\\n\\n{{topics}}"
+topics_display = "chapters"
+"""
+
 TEMPLATE = """name = "lectures"
+presets = ["folder"]
 [match]
 keywords = ["lecture"]
 [blank]
@@ -28,7 +39,7 @@ min_duration_minutes = 0
 min_size_mb = 0
 [processing]
 language = "en"
-stages = ["download", "trim", "transcribe", "topics", "subtitles"]
+stages = ["download", "trim", "transcribe", "topics", "subtitles", "upload"]
 [processing.transcription]
 provider = "local"
 model = "{model}"
@@ -50,9 +61,11 @@ def processed(
     model = bundled_model_dir()
     assert model is not None
     (tmp_path / "t.toml").write_text(TEMPLATE.format(model=model))
+    (tmp_path / "p.toml").write_text(PRESET.format(root=tmp_path / "published"))
     for args in (
         ("init", "--yes"),
         ("source", "add", "local", "samples", str(inbox)),
+        ("preset", "add", "--file", str(tmp_path / "p.toml")),
         ("template", "add", "--file", str(tmp_path / "t.toml")),
         ("sync",),
     ):
@@ -66,13 +79,14 @@ def processed(
 
 def test_sample_through_the_whole_local_chain(processed: int, cli: Any) -> None:
     rec = cli("--json", "recordings", "show", str(processed)).json()
-    assert rec["status"] == "processed", rec["error"]
+    assert rec["status"] == "ready", rec["error"]
     assert {s["name"]: s["status"] for s in rec["stages"]} == {
         "download": "done",
         "trim": "done",
         "transcribe": "done",
         "topics": "done",
         "subtitles": "done",
+        "upload": "done",
     }
     assert rec["trim"]["cut"] is True and 4.0 < rec["trim"]["start_s"] < 6.5
 
@@ -95,10 +109,29 @@ def test_sample_through_the_whole_local_chain(processed: int, cli: Any) -> None:
     assert {"srt", "vtt", "transcript", "topics", "audio", "trimmed"} <= set(artifacts)
     assert Path(artifacts["vtt"]).read_text().startswith("WEBVTT")
 
+    # Local export: one folder with everything, published exactly once.
+    [target] = rec["targets"]
+    assert target["status"] == "uploaded" and target["preset"] == "folder"
+    folder = Path(target["remote_id"])
+    assert folder.parent.name == "lectures" and folder.name.endswith("lecture-sample")
+    assert {p.name for p in folder.iterdir()} >= {
+        "video.mp4",
+        "subtitles.srt",
+        "subtitles.vtt",
+        "chapters.txt",
+        "metadata.json",
+    }
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["title"].startswith("lecture-sample — ")
+    assert meta["description"].splitlines()[2] == "0:00 " + tp["topics"][0]["title"]
+    assert meta["chapters"][0].startswith("0:00 ")
+
 
 def test_partial_rerun_of_text_stages(processed: int, cli: Any) -> None:
     res = cli("--json", "process", str(processed), "--now", "--stages", "topics,subtitles")
     assert res.code == 0, res.stderr
     assert [s["name"] for s in res.json()[0]["stages"]] == ["topics", "subtitles"]
-    usage_minutes = cli("--json", "recordings", "show", str(processed)).json()
-    assert usage_minutes["status"] == "processed"
+    rec = cli("--json", "recordings", "show", str(processed)).json()
+    assert rec["status"] == "processed"
+    # The target was published once; rerunning other stages did not publish it again.
+    assert [t["status"] for t in rec["targets"]] == ["uploaded"]

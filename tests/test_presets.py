@@ -91,3 +91,37 @@ def test_bad_presets(ready: Any, tmp_path: Path, text: str, fragment: str, code:
     res = ready("preset", "add", "--file", write(tmp_path, "bad.toml", text))
     assert res.code == code, res.stderr
     assert fragment in res.stderr and "Traceback" not in res.stderr
+
+
+def test_recordings_meta_origins_overrides_and_preview(
+    ready: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests import media
+
+    cli = ready
+    monkeypatch.setenv("LEAP_SYNC__LOCAL_SETTLE_SECONDS", "0")
+    inbox = tmp_path / "inbox"
+    media.make_video(inbox / "x lecture 2026-03-05 18-30.mp4", 1)
+    preset = YOUTUBE + 'title = "{title} <live>"\ntags = ["лекция", "{template}"]\n'
+    assert cli("preset", "add", "--file", write(tmp_path, "y.toml", preset)).code == 0
+    tpl = (
+        'name = "ts"\npresets = ["youtube-unlisted"]\n[match]\nkeywords = ["x"]\n'
+        '[metadata]\ndescription = "Recorded {record_time:DD.MM.YYYY hh:mm}"\n'
+    )
+    assert cli("template", "add", "--file", write(tmp_path, "t.toml", tpl)).code == 0
+    assert cli("source", "add", "local", "in", str(inbox)).code == 0
+    assert cli("sync").code == 0
+    rid = cli("--json", "recordings", "list").json()[0]["id"]
+    [item] = cli("--json", "recordings", "meta", str(rid)).json()
+    assert item["origins"]["title"] == "preset" and item["origins"]["description"] == "template"
+    assert item["values"]["title"] == "x lecture ‹live›"  # rendered, then repaired
+    assert item["values"]["description"] == "Recorded 05.03.2026 18:30"
+    assert item["values"]["tags"] == ["лекция", "ts"]
+    assert any(r["field"] == "title" for r in item["repairs"])
+    [item] = cli("--json", "recordings", "meta", str(rid), "--set", "title=Manual {title}").json()
+    assert item["origins"]["title"] == "recording"
+    assert item["values"]["title"] == "Manual x lecture"
+    [item] = cli("--json", "recordings", "meta", str(rid), "--reset").json()
+    assert item["origins"]["title"] == "preset"
+    res = cli("recordings", "meta", str(rid), "--set", "title={nope}")
+    assert res.code == 2 and "unknown variable" in res.stderr

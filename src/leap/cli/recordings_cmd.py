@@ -76,3 +76,35 @@ def config(
         return
     rows = [{"key": k, "value": resolved.get(k), "origin": o} for k, o in resolved.origins.items()]
     state.output.table(rows, ["key", "value", "origin"], title=f"recording {recording_id}")
+
+
+@app.command("meta")
+def meta(
+    ctx: typer.Context,
+    recording_id: int,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE manual override (repeatable).")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Drop every manual override.")] = False,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Show exactly what would be sent, per preset.")
+    ] = False,
+) -> None:
+    """Upload metadata per preset: preset < template < manual override, with origins."""
+    state = state_of(ctx)
+    with state.context() as c:
+        per_preset = recordings.configure_meta(c, recording_id, set_ or [], reset=reset)
+    if state.as_json:
+        state.output.json(per_preset)
+        return
+    for item in per_preset:
+        if preview:
+            state.output.record(item["values"], title=f"{item['preset']} ({item['platform']})")
+            for r in item["repairs"]:
+                state.output.warning(f"{item['preset']}: repaired {r['field']}: {r['what']}")
+        else:
+            rows = [
+                {"key": k, "value": item["values"].get(k.split(".")[0]), "origin": o}
+                for k, o in item["origins"].items()
+            ]
+            state.output.table(rows, ["key", "value", "origin"], title=item["preset"])

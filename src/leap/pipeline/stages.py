@@ -10,7 +10,7 @@ from typing import Any
 from leap.context import open_context
 from leap.domain import SourceKind, Stage
 from leap.errors import UsageError
-from leap.pipeline import text_stages
+from leap.pipeline import publish, text_stages
 from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
 from leap.pipeline.ffmpeg import MediaError, locate, probe
 from leap.pipeline.ffmpeg_ops import audio_suffix, cut, detect_black, detect_silence, extract_audio
@@ -173,22 +173,13 @@ def run_trim(sc: StageContext) -> StageOutcome:
     )
 
 
-def not_yet(stage: Stage) -> Callable[[StageContext], StageOutcome]:
-    def run(_sc: StageContext) -> StageOutcome:
-        return StageOutcome(
-            skipped=True, result={"reason": f"{stage.value} is not available in this release yet"}
-        )
-
-    return run
-
-
 STAGES: dict[Stage, Callable[[StageContext], StageOutcome]] = {
     Stage.DOWNLOAD: run_download,
     Stage.TRIM: run_trim,
     Stage.TRANSCRIBE: text_stages.run_transcribe,
     Stage.TOPICS: text_stages.run_topics,
     Stage.SUBTITLES: text_stages.run_subtitles,
-    Stage.UPLOAD: not_yet(Stage.UPLOAD),
+    Stage.UPLOAD: publish.run_upload,
 }
 
 # Errors worth another attempt with back-off; everything else fails the stage at once.

@@ -11,8 +11,8 @@ from leap.db.models import Recording
 from leap.db.repos import RecordingQuery
 from leap.domain import RecordingStatus
 from leap.errors import UsageError
-from leap.processing import Resolved, set_override
-from leap.services import mapping, runs
+from leap.processing import Resolved, parse_value, set_override
+from leap.services import mapping, publishing, runs
 from leap.views import recording_view
 
 
@@ -84,7 +84,9 @@ def show(ctx: Context, recording_id: int) -> dict[str, Any]:
     view["files"] = rec.files
     view["meeting_id"] = rec.meeting_id
     view["overrides"] = rec.overrides
-    view["targets"] = []  # filled by publishing
+    view["targets"] = [
+        publishing.target_view(ctx, t) for t in ctx.repos.targets.list(recording_id=rec.id)
+    ]
     return with_pipeline(ctx, view, rec)
 
 
@@ -112,3 +114,32 @@ def with_pipeline(ctx: Context, view: dict[str, Any], rec: Recording) -> dict[st
     view["artifacts"] = artifacts
     view["trim"] = results.get("trim", {}).get("trim")
     return view
+
+
+def configure_meta(
+    ctx: Context, recording_id: int, assignments: list[str], *, reset: bool
+) -> list[dict[str, Any]]:
+    """Edit the recording's manual metadata overrides; return, per preset of its template,
+    the merged values with their origins and exactly what would be sent."""
+    rec = ctx.repos.recordings.require(recording_id)
+    overrides: dict[str, Any] = {} if reset else dict(rec.meta_overrides)
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise UsageError(f"--set {assignment!r}: expected KEY=VALUE")
+        key, raw = assignment.split("=", 1)
+        overrides[key.strip()] = parse_value(raw)
+    if reset or assignments:
+        rec.meta_overrides = overrides
+    out = []
+    for preset in publishing.template_presets(ctx, rec):
+        meta = publishing.resolve_for(ctx, rec, preset)
+        out.append(
+            {
+                "preset": preset.name,
+                "platform": preset.platform,
+                "values": meta.values,
+                "origins": meta.origins,
+                "repairs": [r.__dict__ for r in meta.repairs],
+            }
+        )
+    return out

@@ -1,0 +1,347 @@
+"""Publishing metadata: preset < template < recording, deep-merged; pre-flight checks that
+repair what YouTube and VK would reject; and the request bodies built from the result."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from leap.errors import UsageError
+from leap.processing import resolve
+from leap.topics import MIN_CHAPTER_S, MIN_CHAPTERS
+
+__all__ = [
+    "VK_MAX_DESCRIPTION_CHARS",
+    "VK_MAX_NAME_CHARS",
+    "YT_MAX_DESCRIPTION_BYTES",
+    "YT_MAX_TAGS_CHARS",
+    "YT_MAX_TITLE_CHARS",
+    "Repair",
+    "preflight_vk",
+    "preflight_youtube",
+    "resolve_metadata",
+    "tags_length",
+    "vk_save_params",
+    "youtube_body",
+]
+
+YT_MAX_TITLE_CHARS = 100
+YT_MAX_DESCRIPTION_BYTES = 5000
+YT_MAX_TAGS_CHARS = 500
+YT_PRIVACY = ("public", "unlisted", "private")
+YT_LICENSES = ("youtube", "creativeCommon")
+VK_MAX_NAME_CHARS = 128
+VK_MAX_DESCRIPTION_CHARS = 5000
+VK_FLAGS = ("is_private", "wallpost", "no_comments", "repeat", "compression")
+VK_PRIVACY_WORDS = ("all", "friends", "friends_of_friends", "only_me", "nobody")
+_VK_PRIVACY_ALIASES = {"public": "all", "private": "only_me", "everyone": "all"}
+_VK_PRIVACY_ITEM = re.compile(r"list\d+|-?\d+")
+ELLIPSIS = "…"
+
+# A chapter line: a timestamp at the start of the line (§2.9).
+_STAMP_LINE = re.compile(r"^\s*(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Repair:
+    field: str
+    what: str
+    before: Any
+    after: Any
+
+
+def resolve_metadata(
+    preset: Mapping[str, Any], template: Mapping[str, Any], override: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merged values and, per dotted leaf key, the layer that set it."""
+    res = resolve([("preset", preset), ("template", template), ("recording", override)])
+    return res.values, res.origins
+
+
+# ---------------------------------------------------------------------------------------------
+# Text helpers
+
+
+def _cut_words(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary, ending in an ellipsis."""
+    if len(text) <= limit:
+        return text
+    room = text[: limit - len(ELLIPSIS)]
+    space = room.rfind(" ")
+    if space > 0 and not text[limit - len(ELLIPSIS)].isspace():
+        room = room[:space]
+    return room.rstrip() + ELLIPSIS
+
+
+def _fits(text: str, limit: int, measure: str) -> bool:
+    size = len(text.encode()) if measure == "bytes" else len(text)
+    return size <= limit
+
+
+def _cut_text(text: str, limit: int, measure: str) -> str:
+    """At most `limit` characters or UTF-8 bytes, cut at a line boundary in the last fifth,
+    else at a word boundary with an ellipsis, else hard with an ellipsis."""
+    if _fits(text, limit, measure):
+        return text
+    budget = limit - (len(ELLIPSIS.encode()) if measure == "bytes" else len(ELLIPSIS))
+    room = text.encode()[:budget].decode(errors="ignore") if measure == "bytes" else text[:budget]
+    line = room.rfind("\n")
+    if line >= len(room) * 4 // 5:
+        return room[:line].rstrip()
+    space = room.rfind(" ")
+    if space >= len(room) * 4 // 5:
+        room = room[:space]
+    return room.rstrip() + ELLIPSIS
+
+
+def _angles(text: str) -> str:
+    return text.replace("<", "‹").replace(">", "›")
+
+
+def _to_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.strip().lower() in ("true", "yes", "1")
+    raise UsageError(f"{key}: expected true or false, not {value!r}")
+
+
+def tags_length(tags: list[str]) -> int:
+    """YouTube's count: characters, a comma between tags, +2 for a tag with a space (quoted)."""
+    return sum(len(t) + (2 if " " in t else 0) for t in tags) + max(0, len(tags) - 1)
+
+
+def _chapter_seconds(line: str) -> int | None:
+    m = _STAMP_LINE.match(line)
+    if m is None:
+        return None
+    h, mi, s = int(m.group(1) or 0), int(m.group(2)), int(m.group(3))
+    return h * 3600 + mi * 60 + s
+
+
+def _chapters_problem(stamps: list[int], duration_s: float | None) -> str | None:
+    if len(stamps) < MIN_CHAPTERS:
+        return f"{len(stamps)} chapter line(s); YouTube needs at least {MIN_CHAPTERS}"
+    if stamps[0] != 0:
+        return "the first chapter is not at 0:00"
+    ends = [*stamps[1:], *([duration_s] if duration_s is not None else [])]
+    for start, end in zip(stamps, ends, strict=False):
+        if end <= start:
+            return "chapters are not in ascending order"
+        if end - start < MIN_CHAPTER_S:
+            return f"a chapter is shorter than {MIN_CHAPTER_S:.0f} s"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# YouTube
+
+
+def _parse_publish_at(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"publish_at: not an ISO 8601 time: {value!r}") from None
+    else:
+        raise UsageError(f"publish_at: expected a time, not {value!r}")
+    if moment.tzinfo is None:
+        raise UsageError(f"publish_at: {value!r} has no timezone")
+    return moment
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def preflight_youtube(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Repair]]:
+    """Repair what videos.insert would reject (§2.3, §2.9); idempotent.
+
+    Keys: title, description, tags, category_id, privacy, publish_at, made_for_kids,
+    embeddable, license, default_language, duration_s (optional, for the last chapter)."""
+    out = copy.deepcopy(dict(meta))
+    repairs: list[Repair] = []
+
+    def fix(key: str, what: str, after: Any) -> None:
+        repairs.append(Repair(key, what, out.get(key), after))
+        out[key] = after
+
+    title = str(out.get("title") or "")
+    description = str(out.get("description") or "")
+    if "title" in out and not isinstance(out["title"], str):
+        fix("title", "converted to text", title)
+    if "description" in out and not isinstance(out["description"], str):
+        fix("description", "converted to text", description)
+    for key, text in (("title", title), ("description", description)):
+        if "<" in text or ">" in text:
+            fix(key, "replaced < > with ‹ ›", _angles(text))
+    title = str(out.get("title") or "")
+    description = str(out.get("description") or "")
+
+    if len(title) > YT_MAX_TITLE_CHARS:
+        fix(
+            "title",
+            f"cut to {YT_MAX_TITLE_CHARS} characters",
+            _cut_words(title, YT_MAX_TITLE_CHARS),
+        )
+        description = f"{title}\n\n{description}" if description else title
+        fix("description", "full title put at the top", description)
+
+    if not _fits(description, YT_MAX_DESCRIPTION_BYTES, "bytes"):
+        description = _cut_text(description, YT_MAX_DESCRIPTION_BYTES, "bytes")
+        fix("description", f"cut to {YT_MAX_DESCRIPTION_BYTES} bytes", description)
+
+    lines = description.split("\n")
+    stamps = [s for s in (_chapter_seconds(line) for line in lines) if s is not None]
+    # One timestamped line is text, not an attempt at chapters; two or more are checked.
+    if len(stamps) >= 2:
+        duration = out.get("duration_s")
+        problem = _chapters_problem(stamps, float(duration) if duration is not None else None)
+        if problem is not None:
+            kept = "\n".join(line for line in lines if _chapter_seconds(line) is None)
+            kept = re.sub(r"\n{3,}", "\n\n", kept).strip("\n")
+            fix("description", f"chapter lines removed: {problem}", kept)
+
+    if "tags" in out:
+        raw = out["tags"]
+        items = raw.split(",") if isinstance(raw, str) else list(raw or [])
+        tags = [_angles(str(t).strip()) for t in items if str(t).strip()]
+        if tags != raw:
+            fix("tags", "normalised to a list of non-empty text tags", tags)
+        dropped = 0
+        while tags and tags_length(tags) > YT_MAX_TAGS_CHARS:
+            tags = tags[:-1]
+            dropped += 1
+        if dropped:
+            fix("tags", f"dropped {dropped} tag(s) past {YT_MAX_TAGS_CHARS} characters", tags)
+
+    if "privacy" in out and out["privacy"] not in YT_PRIVACY:
+        fix("privacy", f"not one of {', '.join(YT_PRIVACY)}; made private", "private")
+    if out.get("publish_at") is not None:
+        _parse_publish_at(out["publish_at"])
+        if out.get("privacy") != "private":
+            fix("privacy", "publish_at needs private until the scheduled time", "private")
+
+    if "category_id" in out:
+        cat = out["category_id"]
+        if not isinstance(cat, str) or cat != cat.strip():
+            fix("category_id", "converted to a string id", str(cat).strip())
+        if not str(out["category_id"]).isdigit():
+            raise UsageError(f"category_id: expected a number such as 27, not {cat!r}")
+    for key in ("made_for_kids", "embeddable"):
+        if key in out and not isinstance(out[key], bool):
+            fix(key, "converted to true/false", _to_bool(out[key], key))
+    if "license" in out and out["license"] not in YT_LICENSES:
+        lic = str(out["license"]).lower().replace("_", "").replace("-", "").replace(" ", "")
+        after = "creativeCommon" if lic.startswith(("creativecommon", "cc")) else "youtube"
+        fix("license", f"not one of {', '.join(YT_LICENSES)}", after)
+    return out, repairs
+
+
+def youtube_body(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The videos.insert resource (§2.3); runs preflight_youtube first (a no-op when done)."""
+    fixed, _ = preflight_youtube(meta)
+    snippet: dict[str, Any] = {
+        "title": fixed.get("title") or "",
+        "description": fixed.get("description") or "",
+    }
+    if fixed.get("tags"):
+        snippet["tags"] = list(fixed["tags"])
+    if fixed.get("category_id"):
+        snippet["categoryId"] = fixed["category_id"]
+    if fixed.get("default_language"):
+        snippet["defaultLanguage"] = str(fixed["default_language"])
+    if fixed.get("default_audio_language"):
+        snippet["defaultAudioLanguage"] = str(fixed["default_audio_language"])
+    status: dict[str, Any] = {"privacyStatus": fixed.get("privacy") or "private"}
+    if fixed.get("publish_at") is not None:
+        status["publishAt"] = rfc3339(_parse_publish_at(fixed["publish_at"]))
+    if "made_for_kids" in fixed:
+        status["selfDeclaredMadeForKids"] = fixed["made_for_kids"]
+    if "embeddable" in fixed:
+        status["embeddable"] = fixed["embeddable"]
+    if "license" in fixed:
+        status["license"] = fixed["license"]
+    return {"snippet": snippet, "status": status}
+
+
+# ---------------------------------------------------------------------------------------------
+# VK
+
+
+def _vk_privacy(value: Any) -> str:
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value or []]
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        item = _VK_PRIVACY_ALIASES.get(item.lower(), item)
+        if (item in VK_PRIVACY_WORDS or _VK_PRIVACY_ITEM.fullmatch(item)) and item not in out:
+            out.append(item)
+    return ",".join(out) or "only_me"
+
+
+def preflight_vk(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Repair]]:
+    """Repair what video.save would reject (§3.2); idempotent. `name` falls back to `title`."""
+    out = copy.deepcopy(dict(meta))
+    repairs: list[Repair] = []
+
+    def fix(key: str, what: str, after: Any) -> None:
+        repairs.append(Repair(key, what, out.get(key), after))
+        out[key] = after
+
+    if "name" not in out and "title" in out:
+        out["name"] = out["title"]
+    name = str(out.get("name") or "")
+    description = str(out.get("description") or "")
+    if len(name) > VK_MAX_NAME_CHARS:
+        fix("name", f"cut to {VK_MAX_NAME_CHARS} characters", _cut_words(name, VK_MAX_NAME_CHARS))
+        description = f"{name}\n\n{description}" if description else name
+        fix("description", "full name put at the top", description)
+    if len(description) > VK_MAX_DESCRIPTION_CHARS:
+        cut = _cut_text(description, VK_MAX_DESCRIPTION_CHARS, "chars")
+        fix("description", f"cut to {VK_MAX_DESCRIPTION_CHARS} characters", cut)
+    for key in ("privacy_view", "privacy_comment"):
+        if key in out:
+            after = _vk_privacy(out[key])
+            if after != out[key]:
+                fix(key, "kept only valid VK privacy items", after)
+    for key in VK_FLAGS:
+        if key in out and (isinstance(out[key], bool) or out[key] not in (0, 1)):
+            fix(key, "converted to 0/1", int(_to_bool(out[key], key)))
+    for key in ("group_id", "album_id"):
+        if key in out and out[key] is not None:
+            value = out[key]
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                raise UsageError(f"{key}: expected a number, not {value!r}") from None
+            if key == "group_id" and number < 0:
+                number = -number
+            if number < 0 or value != number or isinstance(value, bool):
+                fix(key, "converted to a positive number", number)
+    return out, repairs
+
+
+def vk_save_params(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The video.save parameters (§3.2), strings only; runs preflight_vk first. Privacy
+    settings are left out for community videos, where VK ignores them."""
+    fixed, _ = preflight_vk(meta)
+    params = {
+        "name": str(fixed.get("name") or ""),
+        "description": str(fixed.get("description") or ""),
+    }
+    for key in ("group_id", "album_id", *VK_FLAGS):
+        if fixed.get(key) is not None:
+            params[key] = str(fixed[key])
+    if fixed.get("group_id") is None:
+        for key in ("privacy_view", "privacy_comment"):
+            if fixed.get(key):
+                params[key] = str(fixed[key])
+    return params

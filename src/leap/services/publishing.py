@@ -1,0 +1,139 @@
+"""What a recording is published as: its output targets (one per template preset, each with
+an idempotency key) and the metadata each target gets, resolved and rendered."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leap.context import Context
+from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
+from leap.domain import TargetStatus
+from leap.metadata import Repair, preflight_vk, preflight_youtube, resolve_metadata
+from leap.rendering import RenderContext, render
+from leap.services import runs
+from leap.topics import Topics
+
+RENDERED = ("title", "description", "path")
+
+
+def idempotency_key(recording_id: int, preset_id: int) -> str:
+    # Stable across retries and restarts; it is also the marker put on the published video.
+    return "leap-" + hashlib.sha256(f"{recording_id}:{preset_id}".encode()).hexdigest()[:24]
+
+
+def template_presets(ctx: Context, rec: Recording) -> list[OutputPreset]:
+    if rec.template_id is None:
+        return []
+    links = ctx.repos.template_presets.list(
+        template_id=rec.template_id, order_by=(TemplatePreset.position,)
+    )
+    return [ctx.repos.presets.require(link.preset_id) for link in links]
+
+
+def ensure_targets(ctx: Context, rec: Recording) -> list[tuple[OutputTarget, OutputPreset]]:
+    """One target per preset of the recording's template (read live), created once."""
+    out = []
+    for preset in template_presets(ctx, rec):
+        target = ctx.repos.targets.find(recording_id=rec.id, preset_id=preset.id)
+        if target is None:
+            target = ctx.repos.targets.add(
+                OutputTarget(
+                    recording_id=rec.id,
+                    preset_id=preset.id,
+                    user_id=rec.user_id,
+                    platform=preset.platform,
+                    status=TargetStatus.PENDING.value,
+                    idempotency_key=idempotency_key(rec.id, preset.id),
+                )
+            )
+        out.append((target, preset))
+    return out
+
+
+@dataclass(frozen=True)
+class Metadata:
+    values: dict[str, Any]  # rendered and repaired: exactly what would be sent
+    origins: dict[str, str]
+    repairs: list[Repair]
+
+
+def render_context(ctx: Context, rec: Recording) -> RenderContext:
+    """Everything a metadata template may refer to, in the owner's timezone."""
+    user = ctx.repos.users.require(rec.user_id)
+    tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
+    src = ctx.repos.sources.require(rec.source_id)
+    artifacts, results = runs.current_artifacts(ctx, rec.id)
+    topics: Topics | None = None
+    if artifacts.get("topics") and Path(artifacts["topics"]).is_file():
+        topics = Topics.from_storage(json.loads(Path(artifacts["topics"]).read_text("utf-8")))
+    trim = (results.get("trim") or {}).get("trim") or {}
+    duration = (float(trim["end_s"]) - float(trim["start_s"])) if trim else rec.duration_s
+    display = str((tpl.meta.get("display_name") if tpl else None) or rec.title)
+    return RenderContext(
+        title=rec.title,
+        display_name=display,
+        host=rec.host or "",
+        template=tpl.name if tpl else "",
+        source=src.name,
+        record_time=rec.start_time,
+        publish_time=None,
+        duration_s=duration,
+        themes=list(topics.themes) if topics else [],
+        topics=topics,
+        tz=ZoneInfo(user.timezone),
+    )
+
+
+def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
+    """preset -> template -> recording override, deep-merged; strings rendered; then the
+    platform's pre-flight repairs."""
+    tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
+    values, origins = resolve_metadata(preset.meta, tpl.meta if tpl else {}, rec.meta_overrides)
+    if preset.platform == "local" and not values.get("path"):
+        values["path"] = str(
+            ctx.settings.data_path / "published" / "{template}" / "{record_time:YYYY-MM-DD} {title}"
+        )
+        origins["path"] = "default"
+    rc = render_context(ctx, rec)
+    publish_at = values.get("publish_at")
+    if isinstance(publish_at, str) and publish_at:
+        rc = replace(rc, publish_time=datetime.fromisoformat(publish_at))
+    display = str(values.get("topics_display") or "timestamps")
+    stamps = bool(values.get("show_timestamps", True))
+    for key in RENDERED:
+        if isinstance(values.get(key), str):
+            values[key] = render(
+                values[key],
+                rc,
+                topics_display=display,
+                show_timestamps=stamps,
+                where=f"metadata.{key}",
+            )
+    if isinstance(values.get("tags"), list):
+        values["tags"] = [render(str(t), rc, where="metadata.tags") for t in values["tags"]]
+    values.setdefault("title", rec.title)
+    repairs: list[Repair] = []
+    if preset.platform == "youtube":
+        values, repairs = preflight_youtube(values)
+    elif preset.platform == "vk":
+        values, repairs = preflight_vk(values)
+    return Metadata(values, origins, repairs)
+
+
+def target_view(ctx: Context, target: OutputTarget) -> dict[str, Any]:
+    preset = ctx.repos.presets.get(target.preset_id)
+    return {
+        "preset": preset.name if preset else None,
+        "platform": target.platform,
+        "status": target.status,
+        "remote_id": target.remote_id,
+        "url": target.url,
+        "error": target.error,
+        "repairs": target.repairs,
+    }
