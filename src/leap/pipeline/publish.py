@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,17 @@ from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
 from leap.domain import TargetStatus
 from leap.errors import CredentialDead, LeapError
+from leap.metadata import youtube_body
 from leap.pipeline.download import copy_local
-from leap.pipeline.stage_api import StageContext, StageOutcome
-from leap.services import publishing
+from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
+from leap.providers.youtube import (
+    QuotaDeferred,
+    SessionGone,
+    YouTubeAuth,
+    YouTubeClient,
+    add_marker,
+)
+from leap.services import credentials, publishing
 from leap.services.publishing import Metadata
 from leap.topics import Topics
 
@@ -76,6 +85,106 @@ def export_local(
     return str(folder)
 
 
+def _save_target(sc: StageContext, target_id: int, **values: Any) -> None:
+    """Commit upload state at once: the session URI before the first byte, then each offset."""
+    with open_context(sc.runtime, sc.scope) as ctx:
+        target = ctx.repos.targets.require(target_id)
+        for key, value in values.items():
+            setattr(target, key, value)
+
+
+def publish_youtube(
+    sc: StageContext, rec: Recording, target: OutputTarget, preset: OutputPreset, meta: Metadata
+) -> str:
+    s = sc.runtime.settings
+    with open_context(sc.runtime, sc.scope) as ctx:
+        if preset.credential_id is None:
+            raise LeapError(f"preset '{preset.name}' has no credential")
+        cred = ctx.repos.credentials.require(preset.credential_id)
+        secret = credentials.secret_of(ctx, cred)
+        cred_id = cred.id
+    auth = YouTubeAuth(
+        sc.http,
+        token_uri=str(secret.get("token_uri") or s.youtube.token_uri),
+        client_id=str(secret["client_id"]),
+        client_secret=str(secret["client_secret"]),
+        refresh_token=str(secret["refresh_token"]),
+    )
+    client = YouTubeClient(
+        sc.http,
+        auth,
+        api_base_url=s.youtube.api_base_url,
+        upload_base_url=s.youtube.upload_base_url,
+    )
+    video = Path(sc.artifacts.get("trimmed") or sc.artifacts.get("source") or "")
+    if not video.is_file():
+        raise LeapError("nothing to publish: the recording has no processed video")
+    size = video.stat().st_size
+    try:
+        video_id = _youtube_upload(sc, client, target, meta, video, size)
+    except CredentialDead:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            credentials.mark_dead(
+                ctx, ctx.repos.credentials.require(cred_id), "YouTube rejected the refresh token"
+            )
+        raise
+    _save_target(sc, target.id, remote_id=video_id)
+    extras = meta.values
+    if extras.get("thumbnail") and Path(str(extras["thumbnail"])).expanduser().is_file():
+        thumb = client.set_thumbnail(video_id, Path(str(extras["thumbnail"])).expanduser())
+        if not thumb.ok:
+            log.warning("thumbnail for %s not set: %s", video_id, thumb.warning)
+    if extras.get("playlist_id"):
+        client.add_to_playlist(str(extras["playlist_id"]), video_id)
+    if extras.get("captions") and sc.artifacts.get("srt"):
+        client.insert_caption(
+            video_id,
+            Path(sc.artifacts["srt"]),
+            language=str(sc.config.get("language") or "en"),
+            name="LEAP",
+        )
+    return f"https://youtu.be/{video_id}"
+
+
+def _youtube_upload(
+    sc: StageContext,
+    client: YouTubeClient,
+    target: OutputTarget,
+    meta: Metadata,
+    video: Path,
+    size: int,
+) -> str:
+    """Exactly once: resume the stored session, or find the video by its marker when the
+    session is gone, and only then start a new upload."""
+    if target.remote_id and not sc.force:
+        return str(target.remote_id)
+    session, offset = target.upload_session_uri, int(target.upload_offset or 0)
+    if session:
+        try:
+            state = client.query_offset(session, size)
+        except SessionGone:
+            found = client.find_video_by_marker(target.idempotency_key)
+            if found:
+                return found
+            session = None
+        else:
+            if isinstance(state, dict):
+                return str(state["id"])  # finished before the crash
+            offset = state
+    if not session:
+        body = add_marker(youtube_body(meta.values), target.idempotency_key)
+        session = client.start_session(body, size=size, mime="video/mp4")
+        _save_target(sc, target.id, upload_session_uri=session, upload_offset=0, upload_total=size)
+        offset = 0
+
+    def progress(confirmed: int) -> None:
+        _save_target(sc, target.id, upload_offset=confirmed)
+        sc.progress(confirmed / size if size else 1.0, "uploading")
+
+    done = client.upload(session, video, size=size, offset=offset, on_progress=progress)
+    return str(done["id"])
+
+
 def not_available(platform: str) -> Publisher:
     def publish(*_: Any) -> str:
         raise NotAvailable(f"publishing to {platform} is not available in this release yet")
@@ -85,7 +194,7 @@ def not_available(platform: str) -> Publisher:
 
 PUBLISHERS: dict[str, Publisher] = {
     "local": export_local,
-    "youtube": not_available("YouTube"),
+    "youtube": publish_youtube,
     "vk": not_available("VK"),
 }
 
@@ -103,6 +212,7 @@ def run_upload(sc: StageContext) -> StageOutcome:
         return StageOutcome(skipped=True, result={"reason": "the template names no presets"})
     done: list[str] = []
     failed: list[str] = []
+    deferred: list[datetime] = []
     for target_id, preset, meta in plans:
         with open_context(sc.runtime, sc.scope) as ctx:
             target = ctx.repos.targets.require(target_id)
@@ -110,6 +220,13 @@ def run_upload(sc: StageContext) -> StageOutcome:
             target.sent_metadata, target.repairs = meta.values, [r.__dict__ for r in meta.repairs]
         try:
             url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)
+        except QuotaDeferred as exc:
+            # Not a failure: the platform's quota resets at retry_at; the stage waits for it.
+            _finish(
+                sc, target_id, TargetStatus.DEFERRED, error=exc.message, deferred_until=exc.retry_at
+            )
+            deferred.append(exc.retry_at)
+            continue
         except CredentialDead as exc:
             why = f"re-authenticate {preset.name}'s credential: {exc.message}"
             _finish(sc, target_id, TargetStatus.FAILED, error=why)
@@ -124,6 +241,9 @@ def run_upload(sc: StageContext) -> StageOutcome:
         done.append(preset.name)
     if failed:
         raise LeapError(f"{len(failed)} of {len(pairs)} target(s) failed: " + "; ".join(failed))
+    if deferred:
+        wait = max(1.0, (min(deferred) - utcnow()).total_seconds())
+        raise Waiting(f"{len(deferred)} target(s) wait for the platform's quota reset", wait)
     return StageOutcome(result={"published": done, "targets": len(pairs)})
 
 
@@ -134,10 +254,12 @@ def _finish(
     *,
     url: str | None = None,
     error: str | None = None,
+    deferred_until: datetime | None = None,
 ) -> None:
     with open_context(sc.runtime, sc.scope) as ctx:
         target = ctx.repos.targets.require(target_id)
         target.status, target.error = status.value, error
+        target.deferred_until = deferred_until
         if url is not None:
             target.url = url if "://" in url else f"file://{url}"
             target.remote_id = url

@@ -1,0 +1,170 @@
+"""The upload stage against a fake YouTube on loopback: one video per target, rendered
+metadata, quota deferral then completion, a dead credential failing only its own target."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leap.context import Runtime, open_context
+from leap.db.base import utcnow
+from leap.db.scope import Scope
+from leap.pipeline.foreground import run_now
+from tests import media
+from tests.fakes.server import serve
+from tests.fakes.youtube import FakeYouTube
+
+YT_PRESET = """name = "yt"
+platform = "youtube"
+credential = "chan"
+[metadata]
+privacy = "unlisted"
+title = "{title} — {record_time:DD.MM.YYYY}"
+tags = ["lecture", "{template}"]
+"""
+FOLDER_PRESET = """name = "folder"
+platform = "local"
+[metadata]
+path = "{root}/{{title}}"
+"""
+TEMPLATE = """name = "talks"
+presets = ["yt", "folder"]
+[match]
+keywords = ["talk"]
+[blank]
+min_duration_minutes = 0
+min_size_mb = 0
+[processing]
+stages = ["download", "trim", "upload"]
+[processing.trim]
+enabled = false
+"""
+
+
+@pytest.fixture
+def youtube() -> Iterator[tuple[FakeYouTube, str]]:
+    fake = FakeYouTube()
+    with serve(fake.handler) as base:
+        yield fake, base
+
+
+@pytest.fixture
+def ready(
+    leap_env: dict[str, str],
+    cli: Any,
+    tmp_path: Path,
+    youtube: tuple[FakeYouTube, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> int:
+    fake, base = youtube
+    monkeypatch.setenv("LEAP_SYNC__LOCAL_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("LEAP_YOUTUBE__API_BASE_URL", f"{base}/youtube/v3")
+    monkeypatch.setenv("LEAP_YOUTUBE__UPLOAD_BASE_URL", f"{base}/upload/youtube/v3")
+    monkeypatch.setenv("LEAP_YOUTUBE__TOKEN_URI", f"{base}/token")
+    media.make_video(tmp_path / "inbox" / "talk one 2026-04-02.mp4", 2)
+    (tmp_path / "au.json").write_text(
+        json.dumps(
+            {
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "refresh_token": fake.refresh_token,
+            }
+        )
+    )
+    (tmp_path / "yt.toml").write_text(YT_PRESET)
+    (tmp_path / "f.toml").write_text(FOLDER_PRESET.format(root=tmp_path / "out"))
+    (tmp_path / "t.toml").write_text(TEMPLATE)
+    for args in (
+        ("init", "--yes"),
+        ("credentials", "add", "youtube", "chan", "--from-file", str(tmp_path / "au.json")),
+        ("preset", "add", "--file", str(tmp_path / "yt.toml")),
+        ("preset", "add", "--file", str(tmp_path / "f.toml")),
+        ("template", "add", "--file", str(tmp_path / "t.toml")),
+        ("source", "add", "local", "in", str(tmp_path / "inbox")),
+        ("sync",),
+    ):
+        res = cli(*args)
+        assert res.code == 0, (args, res.stderr)
+    return int(cli("--json", "recordings", "list").json()[0]["id"])
+
+
+def targets(cli: Any, rid: int) -> dict[str, dict[str, Any]]:
+    rec = cli("--json", "recordings", "show", str(rid)).json()
+    return {t["preset"]: t for t in rec["targets"]}
+
+
+def test_publishes_once_with_rendered_metadata(
+    ready: int, cli: Any, youtube: tuple[FakeYouTube, str]
+) -> None:
+    fake, _ = youtube
+    res = cli("--json", "process", str(ready), "--now")
+    assert res.code == 0, res.stderr
+    t = targets(cli, ready)
+    assert t["yt"]["status"] == "uploaded" and t["yt"]["url"].startswith("https://youtu.be/")
+    assert t["folder"]["status"] == "uploaded"
+    assert fake.video_count == 1
+    [video] = fake.videos.values()
+    rec = cli("--json", "recordings", "show", str(ready)).json()
+    assert rec["status"] == "ready"
+    source = Path(rec["artifacts"]["source"])
+    assert video.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    sent = video.resource["snippet"]
+    assert sent["title"] == "talk one — 02.04.2026"
+    assert "talks" in sent["tags"] and any(tag.startswith("leap-") for tag in sent["tags"])
+    # Forced re-processing of other stages never uploads a second video.
+    assert cli("process", str(ready), "--now", "--stages", "trim").code == 0
+    assert cli("process", str(ready), "--now", "--stages", "upload").code == 0
+    assert fake.video_count == 1
+
+
+def test_quota_defers_then_completes_after_the_reset(
+    ready: int, cli: Any, runtime: Runtime, youtube: tuple[FakeYouTube, str]
+) -> None:
+    fake, _ = youtube
+    fake.inject_error("upload_start", 403, "quotaExceeded", n=1)
+    runtime.enqueue = lambda *_: None
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        from leap.services import runs
+
+        run = runs.start_run(ctx, ready)
+        first = ctx.repos.stages.next_queued(run.id)
+        assert first is not None
+    outcomes = run_now(runtime, [first.id], sleep=lambda _s: None)
+    t = targets(cli, ready)
+    assert t["yt"]["status"] == "deferred" and t["folder"]["status"] == "uploaded"
+    assert "waiting" in outcomes.values() or fake.video_count == 0
+    assert fake.video_count == 0
+    # The quota resets: the waiting stage becomes due, and the next pass publishes.
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        upload = next(s for s in ctx.repos.stages.list(run_id=run.id) if s.name == "upload")
+        assert upload.status == "queued" and upload.not_before is not None
+        assert upload.not_before > utcnow() + timedelta(minutes=5)
+        ctx.repos.stages.update_where({"not_before": utcnow()}, id=upload.id)
+    run_now(runtime, [upload.id], sleep=lambda _s: None)
+    t = targets(cli, ready)
+    assert t["yt"]["status"] == "uploaded" and fake.video_count == 1
+    assert cli("--json", "recordings", "show", str(ready)).json()["status"] == "ready"
+
+
+def test_dead_credential_fails_only_its_target(
+    ready: int, cli: Any, youtube: tuple[FakeYouTube, str]
+) -> None:
+    fake, _ = youtube
+    fake.invalid_grant = True
+    res = cli("process", str(ready), "--now")
+    assert res.code == 1 and "Traceback" not in res.stderr
+    assert "re-authenticate" in res.stderr
+    t = targets(cli, ready)
+    assert t["yt"]["status"] == "failed" and "re-authenticate" in t["yt"]["error"]
+    assert t["folder"]["status"] == "uploaded"
+    creds = cli("--json", "credentials", "list").json()
+    assert creds[0]["status"] == "needs_reauth"
+    # Re-authenticated: a retry publishes the failed target only.
+    fake.invalid_grant = False
+    assert cli("retry", str(ready)).code == 0
