@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from leap.context import Runtime, open_context
 from leap.db.base import utcnow
+from leap.db.models import YouTubeQuotaUsage
 from leap.db.scope import Scope
 from leap.pipeline.foreground import run_now
 from tests import media
@@ -68,6 +70,7 @@ def ready(
     monkeypatch.setenv("LEAP_YOUTUBE__UPLOAD_BASE_URL", f"{base}/upload/youtube/v3")
     monkeypatch.setenv("LEAP_YOUTUBE__TOKEN_URI", f"{base}/token")
     media.make_video(tmp_path / "inbox" / "talk one 2026-04-02.mp4", 2)
+    media.make_video(tmp_path / "inbox" / "talk two 2026-04-01.mp4", 2)
     (tmp_path / "au.json").write_text(
         json.dumps(
             {
@@ -146,6 +149,7 @@ def test_quota_defers_then_completes_after_the_reset(
         assert upload.status == "queued" and upload.not_before is not None
         assert upload.not_before > utcnow() + timedelta(minutes=5)
         ctx.repos.stages.update_where({"not_before": utcnow()}, id=upload.id)
+        ctx.session.execute(delete(YouTubeQuotaUsage))  # a new Pacific day: counters at 0
     run_now(runtime, [upload.id], sleep=lambda _s: None)
     t = targets(cli, ready)
     assert t["yt"]["status"] == "uploaded" and fake.video_count == 1
@@ -168,3 +172,62 @@ def test_dead_credential_fails_only_its_target(
     # Re-authenticated: a retry publishes the failed target only.
     fake.invalid_grant = False
     assert cli("retry", str(ready)).code == 0
+
+
+def test_the_ledger_defers_without_calling_youtube(
+    ready: int, cli: Any, youtube: tuple[FakeYouTube, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, _ = youtube
+    monkeypatch.setenv("LEAP_YOUTUBE__DAILY_UPLOADS", "1")
+    ids = [r["id"] for r in cli("--json", "recordings", "list").json()]
+    assert len(ids) == 2
+    assert cli("process", str(ids[0]), "--now").code == 0
+    starts = fake.requests["upload_start"]
+    # The second publish does not fit today: it waits for midnight Pacific, no API call.
+    cli("process", str(ids[1]), "--now")  # returns once the stage is waiting
+    assert fake.requests["upload_start"] == starts and fake.video_count == 1
+    assert targets(cli, ids[1])["yt"]["status"] == "deferred"
+    quota = cli("--json", "quota", "youtube").json()
+    assert quota["projects"][0]["uploads"] == "1/1"
+    assert [d["recording_id"] for d in quota["deferred"]] == [ids[1]]
+
+
+def test_vk_publishes_once(
+    leap_env: dict[str, str], cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.vk import FakeVK
+
+    fake = FakeVK()
+    with serve(fake.handler) as base:
+        monkeypatch.setenv("LEAP_SYNC__LOCAL_SETTLE_SECONDS", "0")
+        monkeypatch.setenv("LEAP_VK__API_BASE_URL", f"{base}/method")
+        monkeypatch.setenv("LEAP_VK__ID_BASE_URL", base)
+        media.make_video(tmp_path / "inbox" / "talk vk.mp4", 2)
+        tokens = fake.issue_tokens(device_id="dev-1") | {
+            "device_id": "dev-1",
+            "client_id": fake.client_id,
+        }
+        (tmp_path / "vk.json").write_text(json.dumps(tokens))
+        (tmp_path / "p.toml").write_text(
+            'name = "vkp"\nplatform = "vk"\ncredential = "vkc"\n[metadata]\n'
+            'title = "{title}"\nprivacy_view = "all"\nwallpost = true\n'
+        )
+        (tmp_path / "t.toml").write_text(TEMPLATE.replace('["yt", "folder"]', '["vkp"]'))
+        for args in (
+            ("init", "--yes"),
+            ("credentials", "add", "vk", "vkc", "--from-file", str(tmp_path / "vk.json")),
+            ("preset", "add", "--file", str(tmp_path / "p.toml")),
+            ("template", "add", "--file", str(tmp_path / "t.toml")),
+            ("source", "add", "local", "in", str(tmp_path / "inbox")),
+            ("sync",),
+        ):
+            res = cli(*args)
+            assert res.code == 0, (args, res.stderr)
+        rid = cli("--json", "recordings", "list").json()[0]["id"]
+        assert cli("process", str(rid), "--now").code == 0
+        t = targets(cli, rid)["vkp"]
+        assert t["status"] == "uploaded" and "/video" in t["url"]
+        assert fake.video_count == 1
+        assert fake.saved_params[0]["name"] == "talk vk"
+        assert cli("process", str(rid), "--now", "--stages", "upload").code == 0
+        assert fake.video_count == 1 and len(fake.saved_params) == 1

@@ -70,6 +70,10 @@ class YouTubeSettings(_Section):
     api_base_url: str = "https://www.googleapis.com/youtube/v3"
     upload_base_url: str = "https://www.googleapis.com/upload/youtube/v3"
     token_uri: str = "https://oauth2.googleapis.com/token"
+    # The Google project's daily quota (units) and LEAP's own cap on uploads per project and
+    # Pacific day; a publish that would not fit waits for midnight Pacific.
+    daily_units: int = Field(default=10_000, ge=0)
+    daily_uploads: int = Field(default=6, ge=0)
 
 
 class VKSettings(_Section):

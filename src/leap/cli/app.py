@@ -14,6 +14,7 @@ from leap.cli import (
     db_cmd,
     pipeline_cmd,
     preset_cmd,
+    quota_cmd,
     recordings_cmd,
     secrets_cmd,
     source_cmd,
@@ -44,6 +45,7 @@ app.add_typer(credentials_cmd.app, name="credentials")
 app.add_typer(source_cmd.app, name="source")
 app.add_typer(template_cmd.app, name="template")
 app.add_typer(preset_cmd.app, name="preset")
+app.add_typer(quota_cmd.app, name="quota")
 app.add_typer(recordings_cmd.app, name="recordings")
 app.command("sync")(sync_cmd.sync)
 app.command("process")(pipeline_cmd.process)

@@ -12,7 +12,9 @@ from leap.context import Runtime
 from leap.pipeline import runner
 from leap.pipeline.stage_api import Progress
 
-MAX_RETRY_WAIT = 600.0
+# Back-offs and batch polls up to this long are waited out in the foreground; a longer wait
+# (a quota reset at midnight Pacific) is left to leapd: the stage stays queued until due.
+MAX_FOREGROUND_WAIT = 120.0
 
 
 def run_now(
@@ -23,7 +25,7 @@ def run_now(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[int, str]:
     """Execute queued stages (and those they lead to) until none is left; returns the last
-    outcome per stage id. Retries wait their back-off here, bounded by MAX_RETRY_WAIT."""
+    outcome per stage id. Short waits happen here; a long one ends the loop ("deferred")."""
     work: deque[tuple[int, float]] = deque((sid, 0.0) for sid in first_stage_ids)
     outcomes: dict[int, str] = {}
 
@@ -37,8 +39,11 @@ def run_now(
         while work:
             stage_id, not_before = work.popleft()
             wait = not_before - time.monotonic()
+            if wait > MAX_FOREGROUND_WAIT:
+                outcomes[stage_id] = "deferred"
+                continue
             if wait > 0:
-                sleep(min(wait, MAX_RETRY_WAIT))
+                sleep(wait)
             hook = (lambda p, s=stage_id: on_stage(s, p)) if on_stage else None
             outcomes[stage_id] = runner.execute(runtime, stage_id, enqueue, progress_hook=hook)
     finally:

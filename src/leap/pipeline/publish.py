@@ -16,9 +16,10 @@ from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
 from leap.domain import TargetStatus
 from leap.errors import CredentialDead, LeapError
-from leap.metadata import youtube_body
+from leap.metadata import vk_save_params, youtube_body
 from leap.pipeline.download import copy_local
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
+from leap.providers.vk import VKAuth, VKClient, VKTokens
 from leap.providers.youtube import (
     QuotaDeferred,
     SessionGone,
@@ -26,7 +27,7 @@ from leap.providers.youtube import (
     YouTubeClient,
     add_marker,
 )
-from leap.services import credentials, publishing
+from leap.services import credentials, publishing, youtube_quota
 from leap.services.publishing import Metadata
 from leap.topics import Topics
 
@@ -120,8 +121,23 @@ def publish_youtube(
     if not video.is_file():
         raise LeapError("nothing to publish: the recording has no processed video")
     size = video.stat().st_size
+    project = str(secret["client_id"])  # quotas belong to the Google project of the client
+    if not target.upload_session_uri and not target.remote_id:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            wait_until = youtube_quota.reserve_upload(ctx, project)
+        if wait_until is not None:
+            raise QuotaDeferred(
+                "today's YouTube quota is spent (LEAP's ledger)",
+                status=None,
+                reason="ledger",
+                retry_at=wait_until,
+            )
     try:
         video_id = _youtube_upload(sc, client, target, meta, video, size)
+    except QuotaDeferred:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            youtube_quota.exhaust(ctx, project)
+        raise
     except CredentialDead:
         with open_context(sc.runtime, sc.scope) as ctx:
             credentials.mark_dead(
@@ -185,6 +201,85 @@ def _youtube_upload(
     return str(done["id"])
 
 
+def publish_vk(
+    sc: StageContext, rec: Recording, target: OutputTarget, preset: OutputPreset, meta: Metadata
+) -> str:
+    """video.save, then the file to its upload URL. VK has no resumable upload: a retry
+    re-sends the whole file, and a slot whose outcome is unknown is first looked up by the
+    target's marker, so a crash never publishes twice."""
+    s = sc.runtime.settings
+    with open_context(sc.runtime, sc.scope) as ctx:
+        if preset.credential_id is None:
+            raise LeapError(f"preset '{preset.name}' has no credential")
+        cred = ctx.repos.credentials.require(preset.credential_id)
+        secret, cred_id = credentials.secret_of(ctx, cred), cred.id
+
+    def persist(tokens: VKTokens) -> None:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            row = ctx.repos.credentials.require(cred_id)
+            payload = credentials.secret_of(ctx, row)
+            payload.update(
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
+                expires_at=tokens.expires_at,
+            )
+            credentials.replace_secret(ctx, row, payload)
+
+    tokens = VKTokens(
+        access_token=str(secret["access_token"]),
+        refresh_token=secret.get("refresh_token"),
+        device_id=secret.get("device_id"),
+        expires_at=secret.get("expires_at"),
+        client_id=secret.get("client_id"),
+    )
+    client = VKClient(
+        sc.http,
+        api_base_url=s.vk.api_base_url,
+        api_version=s.vk.api_version,
+        auth=VKAuth(sc.http, id_base_url=s.vk.id_base_url, tokens=tokens, on_refresh=persist),
+    )
+    if target.remote_id and not sc.force:
+        owner, vid = (int(x) for x in str(target.remote_id).split("_"))
+        return client.video_url(owner, vid)
+    video = Path(sc.artifacts.get("trimmed") or sc.artifacts.get("source") or "")
+    if not video.is_file():
+        raise LeapError("nothing to publish: the recording has no processed video")
+    marker = f"#{target.idempotency_key}"
+    pending = target.sent_metadata.get("vk_slot") if target.sent_metadata else None
+    try:
+        if pending:  # a slot was saved before a crash: did its upload finish?
+            found = client.find_video_by_marker(int(pending["owner_id"]), marker)
+            if found:
+                _save_target(sc, target.id, remote_id=f"{pending['owner_id']}_{found}")
+                return client.video_url(int(pending["owner_id"]), found)
+        params = dict(vk_save_params(meta.values))
+        params["description"] = (params.get("description", "") + f"\n\n{marker}").strip()
+        slot = client.save_video(params)
+        _save_target(
+            sc,
+            target.id,
+            upload_session_uri=slot.upload_url,
+            sent_metadata={
+                **meta.values,
+                "vk_slot": {"owner_id": slot.owner_id, "video_id": slot.video_id},
+            },
+        )
+        size = video.stat().st_size
+        client.upload_file(
+            slot.upload_url,
+            video,
+            on_progress=lambda n: sc.progress(n / size if size else 1.0, "VK"),
+        )
+    except CredentialDead:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            credentials.mark_dead(
+                ctx, ctx.repos.credentials.require(cred_id), "VK rejected the token"
+            )
+        raise
+    _save_target(sc, target.id, remote_id=f"{slot.owner_id}_{slot.video_id}")
+    return client.video_url(slot.owner_id, slot.video_id)
+
+
 def not_available(platform: str) -> Publisher:
     def publish(*_: Any) -> str:
         raise NotAvailable(f"publishing to {platform} is not available in this release yet")
@@ -195,7 +290,7 @@ def not_available(platform: str) -> Publisher:
 PUBLISHERS: dict[str, Publisher] = {
     "local": export_local,
     "youtube": publish_youtube,
-    "vk": not_available("VK"),
+    "vk": publish_vk,
 }
 
 
@@ -217,7 +312,11 @@ def run_upload(sc: StageContext) -> StageOutcome:
         with open_context(sc.runtime, sc.scope) as ctx:
             target = ctx.repos.targets.require(target_id)
             target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
-            target.sent_metadata, target.repairs = meta.values, [r.__dict__ for r in meta.repairs]
+            # An upload slot saved by an earlier attempt must survive: it is how an unknown
+            # outcome is reconciled before anything is sent again.
+            slot = (target.sent_metadata or {}).get("vk_slot")
+            target.sent_metadata = {**meta.values, **({"vk_slot": slot} if slot else {})}
+            target.repairs = [r.__dict__ for r in meta.repairs]
         try:
             url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)
         except QuotaDeferred as exc:

@@ -1,0 +1,442 @@
+"""VK (API_CONTRACTS §3): VK ID OAuth 2.1 refresh with device_id and token rotation, API calls
+whose errors arrive with HTTP 200, video.save, a streamed multipart upload to upload_url, and
+marker lookup to reconcile an upload whose outcome is unknown."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from leap.errors import UsageError
+from leap.providers.http import (
+    CredentialRejected,
+    PermanentError,
+    RetryableError,
+    RetryPolicy,
+    Sleep,
+    classify_response,
+    error_excerpt,
+    json_body,
+    send_with_retry,
+)
+
+PROVIDER = "vk"
+Clock = Callable[[], float]
+EXPIRY_MARGIN_S = 60.0
+DEFAULT_TOKEN_LIFETIME_S = 3600  # VK ID access tokens live an hour (§3.4)
+DEFAULT_WEB_BASE_URL = "https://vk.com"
+REAUTH_HINT = "re-authenticate the VK credential"
+CAPTCHA_MESSAGE = "VK asks for a captcha: open vk.com in a browser with this account, then retry"
+ERROR_AUTH = 5
+ERROR_TOO_MANY_PER_SECOND = 6
+ERROR_FLOOD = 9
+ERROR_CAPTCHA = 14
+_RETRYABLE_CODES = {ERROR_TOO_MANY_PER_SECOND, ERROR_FLOOD}
+_READ_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class VKTokens:
+    """A VK ID token set, or a pasted legacy token (refresh_token None: it cannot be renewed)."""
+
+    access_token: str
+    refresh_token: str | None = None
+    device_id: str | None = None
+    expires_at: float | None = None  # epoch seconds; None: unknown or non-expiring
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedVideo:
+    upload_url: str
+    video_id: int
+    owner_id: int
+    access_key: str | None = None
+
+
+def parse_implicit_redirect(url: str, *, clock: Clock = time.time) -> VKTokens:
+    """Tokens from the legacy implicit flow's blank.html#access_token=… URL (§3.5), the manual
+    "paste a token" fallback; expires_in=0 (offline scope) means the token does not expire."""
+    fragment = urlsplit(url.strip()).fragment or url.strip()
+    values = {k: v[0] for k, v in parse_qs(fragment).items()}
+    if "error" in values:
+        raise UsageError(f"vk: the authorisation failed: {values.get('error_description', '')}")
+    token = values.get("access_token")
+    if not token:
+        raise UsageError("vk: no access_token in the pasted URL")
+    try:
+        lifetime = int(values.get("expires_in", "0"))
+    except ValueError:
+        lifetime = 0
+    return VKTokens(token, expires_at=clock() + lifetime if lifetime > 0 else None)
+
+
+class _AuthFailed(PermanentError):
+    """VK error 5 on an API call: the access token is dead; refresh once and retry."""
+
+
+class VKAuth:
+    """VK ID OAuth 2.1 tokens. Refreshes a minute before expiry or when asked after error 5,
+    with grant_type=refresh_token and the device_id (§3.4). Every refresh rotates the refresh
+    token, so `on_refresh` gets the new set and must persist it before it is used."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        id_base_url: str,
+        tokens: VKTokens,
+        on_refresh: Callable[[VKTokens], None],
+        clock: Clock = time.time,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self._http = http
+        self._url = id_base_url.rstrip("/") + "/oauth2/auth"
+        self._tokens = tokens
+        self._on_refresh = on_refresh
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        # A rotated set whose persisting failed: the old refresh token is already dead at VK,
+        # so keep the new set and persist it again before any use.
+        self._unsaved: VKTokens | None = None
+        self.refresh_count = 0
+
+    @property
+    def tokens(self) -> VKTokens:
+        return self._tokens
+
+    @property
+    def can_refresh(self) -> bool:
+        t = self._tokens
+        return bool(t.refresh_token and t.device_id and t.client_id)
+
+    def token(self) -> str:
+        if self._unsaved is not None:
+            self._persist(self._unsaved)
+        expires_at = self._tokens.expires_at
+        if (
+            self.can_refresh
+            and expires_at is not None
+            and self._clock() >= expires_at - EXPIRY_MARGIN_S
+        ):
+            self.refresh()
+        return self._tokens.access_token
+
+    def refresh(self) -> None:
+        """Trade the refresh token for a new set; CredentialRejected when that is impossible."""
+        t = self._tokens
+        if not (t.refresh_token and t.device_id and t.client_id):
+            raise CredentialRejected(
+                "vk: the access token was refused and there is no refresh token, device_id "
+                f"and client_id to renew it; {REAUTH_HINT}",
+                provider=PROVIDER,
+            )
+        state = secrets.token_urlsafe(16)
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": t.refresh_token,
+            "client_id": t.client_id,
+            "device_id": t.device_id,
+            "state": state,
+        }
+        response = send_with_retry(
+            lambda: self._http.post(self._url, data=form),
+            self._classify,
+            self._policy,
+            provider=PROVIDER,
+            sleep=self._sleep,
+        )
+        data = json_body(response, PROVIDER)
+        if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+            raise PermanentError(
+                "vk: the VK ID token response has no access_token", provider=PROVIDER, status=200
+            )
+        if data.get("state") not in (None, state):
+            raise PermanentError(
+                "vk: the VK ID token response carries a foreign state", provider=PROVIDER
+            )
+        lifetime = data.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME_S
+        new_refresh = data.get("refresh_token")
+        new_device = data.get("device_id")
+        self._persist(
+            VKTokens(
+                access_token=data["access_token"],
+                refresh_token=new_refresh if isinstance(new_refresh, str) else t.refresh_token,
+                device_id=new_device if isinstance(new_device, str) else t.device_id,
+                expires_at=self._clock() + float(lifetime),
+                client_id=t.client_id,
+            )
+        )
+        self.refresh_count += 1
+
+    def _classify(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 500 and status not in (408, 429):
+            try:
+                data: Any = json.loads(response.read())
+            except ValueError:
+                data = None
+            if status >= 400 or (isinstance(data, dict) and "error" in data):
+                raise CredentialRejected(
+                    f"vk: VK ID refused the refresh token "
+                    f"(HTTP {status}: {error_excerpt(response)}); {REAUTH_HINT}",
+                    provider=PROVIDER,
+                    status=status,
+                )
+        classify_response(response, PROVIDER, datetime.fromtimestamp(self._clock(), UTC))
+
+    def _persist(self, new: VKTokens) -> None:
+        self._unsaved = new
+        self._on_refresh(new)
+        self._unsaved = None
+        self._tokens = new
+
+
+def _multipart(
+    source: BinaryIO,
+    size: int,
+    head: bytes,
+    tail: bytes,
+    on_progress: Callable[[int], None] | None,
+) -> Iterator[bytes]:
+    yield head
+    sent = 0
+    if on_progress is not None:
+        on_progress(0)
+    while sent < size:
+        block = source.read(min(_READ_BLOCK, size - sent))
+        if not block:
+            raise UsageError(f"vk: the file shrank while uploading ({sent} of {size} bytes)")
+        sent += len(block)
+        yield block
+        if on_progress is not None:
+            on_progress(sent)
+    yield tail
+
+
+class VKClient:
+    """VK API calls with retries on 6/9/5xx/timeouts and one token refresh on error 5."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        api_base_url: str,
+        api_version: str,
+        auth: VKAuth,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+        web_base_url: str = DEFAULT_WEB_BASE_URL,
+        clock: Clock = time.time,
+    ) -> None:
+        self._http = http
+        self._api = api_base_url.rstrip("/")
+        self._version = api_version
+        self._auth = auth
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._web = web_base_url.rstrip("/")
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    # -- API calls ----------------------------------------------------------------------------
+
+    def call(self, method: str, params: Mapping[str, str | int]) -> Any:
+        """POST {api_base_url}/{method}; returns the `response` member.
+
+        Error 5 refreshes the token once (CredentialRejected if that fails or is impossible);
+        6 and 9 are retried with backoff, like HTTP 5xx and timeouts; 14 (captcha) and every
+        other code are a PermanentError carrying VK's message.
+        """
+        try:
+            return self._call_once(method, params)
+        except _AuthFailed as exc:
+            if not self._auth.can_refresh:
+                raise CredentialRejected(
+                    f"{exc.message}; {REAUTH_HINT}", provider=PROVIDER
+                ) from exc
+            self._auth.refresh()
+        try:
+            return self._call_once(method, params)
+        except _AuthFailed as exc:
+            raise CredentialRejected(
+                f"{exc.message} even after a token refresh; {REAUTH_HINT}", provider=PROVIDER
+            ) from exc
+
+    def _call_once(self, method: str, params: Mapping[str, str | int]) -> Any:
+        url = f"{self._api}/{method}"
+        parsed: dict[str, Any] = {}
+
+        def send() -> httpx.Response:
+            form = {k: str(v) for k, v in params.items()}
+            form["access_token"] = self._auth.token()
+            form["v"] = self._version
+            return self._http.post(url, data=form)
+
+        def classify(response: httpx.Response) -> None:
+            classify_response(response, PROVIDER, self._now())
+            data = json_body(response, PROVIDER)
+            if not isinstance(data, dict):
+                raise PermanentError(f"vk: malformed {method} response", provider=PROVIDER)
+            error = data.get("error")
+            if isinstance(error, dict):
+                _raise_api_error(method, error)
+            if "response" not in data:
+                raise PermanentError(f"vk: {method} returned no response", provider=PROVIDER)
+            parsed["response"] = data["response"]
+
+        response = send_with_retry(
+            send, classify, self._policy, provider=PROVIDER, sleep=self._sleep
+        )
+        response.close()
+        return parsed["response"]
+
+    def save_video(self, params: Mapping[str, str]) -> SavedVideo:
+        """video.save (§3.2) with params from metadata.vk_save_params; returns the upload slot.
+
+        Not idempotent: a retry after a timeout may leave an empty slot behind. Put an
+        idempotency marker in the description so find_video_by_marker can reconcile.
+        """
+        data = self.call("video.save", params)
+        try:
+            saved = SavedVideo(
+                upload_url=str(data["upload_url"]),
+                video_id=int(data["video_id"]),
+                owner_id=int(data["owner_id"]),
+                access_key=str(data["access_key"]) if data.get("access_key") else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentError("vk: malformed video.save response", provider=PROVIDER) from exc
+        return saved
+
+    # -- upload -------------------------------------------------------------------------------
+
+    def upload_file(
+        self,
+        upload_url: str,
+        path: str | os.PathLike[str],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """POST `path` as multipart field video_file to the signed upload_url (§3.3).
+
+        The body is streamed from disk with a known Content-Length, so memory stays at one
+        read block. VK documents no resume: after a 5xx or a dropped connection the whole file
+        is sent again to the same upload_url (one video slot) within the retry policy, and
+        `on_progress` restarts from 0. If the process dies, or retries run out after the bytes
+        may have arrived, the outcome is unknown: call find_video_by_marker before calling
+        video.save again, so a re-send never makes a second video.
+        """
+        file = Path(path)
+        size = file.stat().st_size
+        boundary = "leap-" + secrets.token_hex(16)
+        suffix = "".join(c for c in file.suffix if c.isalnum() or c == ".")[:10]
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="video_file"; filename="video{suffix}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)),
+        }
+
+        def send() -> httpx.Response:
+            with file.open("rb") as source:
+                return self._http.post(
+                    upload_url,
+                    headers=headers,
+                    content=_multipart(source, size, head, tail, on_progress),
+                )
+
+        parsed: dict[str, Any] = {}
+
+        def classify(response: httpx.Response) -> None:
+            if response.status_code in (401, 403):
+                raise PermanentError(
+                    f"vk: the upload URL was refused (HTTP {response.status_code}: "
+                    f"{error_excerpt(response)}); it may have expired, call video.save again",
+                    provider=PROVIDER,
+                    status=response.status_code,
+                )
+            classify_response(response, PROVIDER, self._now())
+            data = json_body(response, PROVIDER)
+            if isinstance(data, dict) and isinstance(data.get("response"), dict):
+                data = data["response"]  # some upload hosts wrap the answer (vk-io unwraps)
+            if not isinstance(data, dict):
+                raise PermanentError("vk: malformed upload response", provider=PROVIDER)
+            if "error" in data:
+                raise PermanentError(
+                    f"vk: the upload failed: {error_excerpt(response)}", provider=PROVIDER
+                )
+            parsed.update(data)
+
+        response = send_with_retry(
+            send, classify, self._policy, provider=PROVIDER, sleep=self._sleep
+        )
+        response.close()
+        return parsed
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def find_video_by_marker(self, owner_id: int, marker: str, *, recent: int = 50) -> int | None:
+        """The id of one of the owner's recent videos whose description holds `marker`.
+
+        Looks through video.get (the newest `recent` videos), then video.search over the
+        account's own videos. VK may list a video.save slot whose file never arrived; check
+        `processing`/the file with video.get if the difference matters.
+        """
+        listing = self.call("video.get", {"owner_id": owner_id, "count": min(recent, 200)})
+        found = _match(listing, owner_id, marker)
+        if found is not None:
+            return found
+        search = self.call(
+            "video.search", {"q": marker, "search_own": 1, "count": min(recent, 200)}
+        )
+        return _match(search, owner_id, marker)
+
+    def video_url(self, owner_id: int, video_id: int) -> str:
+        return f"{self._web}/video{owner_id}_{video_id}"
+
+
+def _match(listing: Any, owner_id: int, marker: str) -> int | None:
+    items = listing.get("items") if isinstance(listing, dict) else None
+    for item in items or []:
+        if not isinstance(item, dict) or marker not in str(item.get("description") or ""):
+            continue
+        if item.get("owner_id") not in (None, owner_id):
+            continue
+        video_id = item.get("id")
+        if isinstance(video_id, int) and not isinstance(video_id, bool):
+            return video_id
+    return None
+
+
+def _raise_api_error(method: str, error: dict[str, Any]) -> None:
+    code = error.get("error_code")
+    text = str(error.get("error_msg") or "no message")
+    what = f"vk: {method} failed with error {code}: {text}"
+    if code == ERROR_AUTH:
+        raise _AuthFailed(what, provider=PROVIDER, status=200)
+    if code in _RETRYABLE_CODES:
+        raise RetryableError(what, provider=PROVIDER, status=200)
+    if code == ERROR_CAPTCHA:
+        raise PermanentError(f"vk: {CAPTCHA_MESSAGE}", provider=PROVIDER, status=200)
+    raise PermanentError(what, provider=PROVIDER, status=200)
