@@ -134,3 +134,17 @@ def make_empty(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"")
     return path
+
+
+def pad_mp4(path: Path, total: int) -> Path:
+    """Grow an MP4 to `total` bytes with a trailing `free` box: still a valid file that probes
+    as before (players skip `free`), as large as a long recording, and sparse on disk so a
+    test of a 500 MB upload does not write 500 MB first."""
+    extra = total - path.stat().st_size
+    if extra < 8 or extra >= 2**32:
+        raise ValueError("pad_mp4 adds between 8 bytes and 4 GiB")
+    with path.open("r+b") as fh:
+        fh.seek(0, 2)
+        fh.write(extra.to_bytes(4, "big") + b"free")
+        fh.truncate(total)
+    return path

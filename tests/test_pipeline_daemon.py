@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from leap.config import load_settings
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.pipeline.ffmpeg import locate, probe
@@ -27,6 +23,7 @@ from tests import media
 from tests.conftest import leap_process
 from tests.fakes.server import serve
 from tests.fakes.zoom import FakeZoom
+from tests.leapd import runtime_for, start_leapd, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -130,28 +127,6 @@ def install(leap_env: dict[str, str], tmp_path: Path, base: str) -> dict[str, st
     return env
 
 
-def start_leapd(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as fh:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "leap.daemon"],
-            env={**os.environ, **env},
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
-    proc.send_signal(sig)
-    return proc.wait(timeout=20)
-
-
-def db(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return Runtime.from_settings(load_settings())
-
-
 def snapshot(rt: Runtime) -> list[dict[str, Any]]:
     with open_context(rt, Scope.system_scope()) as ctx:
         return [
@@ -170,14 +145,7 @@ def snapshot(rt: Runtime) -> list[dict[str, Any]]:
 
 
 def wait_for(rt: Runtime, predicate: Any, timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate(snapshot(rt)):
-            return
-        time.sleep(0.2)
-    raise AssertionError(
-        f"timed out waiting for {what}; leapd log:\n" + log.read_text(errors="replace")[-4000:]
-    )
+    wait_until(lambda: snapshot(rt), predicate, timeout, what, log)
 
 
 def all_done(rows: list[dict[str, Any]]) -> bool:
@@ -226,7 +194,7 @@ def test_twenty_recordings_download_and_trim_concurrently(
     env = install(leap_env, tmp_path, base)
     log = tmp_path / "leapd.log"
     proc = start_leapd(env, log)
-    rt = db(env, monkeypatch)
+    rt = runtime_for(env, monkeypatch)
     try:
         ids = process(env, 20)
         assert len(ids) == 20
@@ -250,7 +218,7 @@ def test_kill_9_during_downloads_and_trims_then_restart_finishes(
     _, base, throttle = zoom
     env = install(leap_env, tmp_path, base)
     log = tmp_path / "leapd.log"
-    rt = db(env, monkeypatch)
+    rt = runtime_for(env, monkeypatch)
 
     # 1) kill -9 in the middle of downloads.
     throttle.delay = 0.25  # several seconds per file

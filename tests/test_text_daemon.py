@@ -5,18 +5,13 @@ subtitles; a Fireworks batch job survives a leapd restart without being submitte
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from leap.config import load_settings
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.transcript import Word
@@ -25,6 +20,7 @@ from tests.fakes.audio_words import make_speech
 from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.llm import FakeChat
 from tests.fakes.server import serve
+from tests.leapd import runtime_for, start_leapd, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -95,35 +91,13 @@ def install(
     return env, truth
 
 
-def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-m", "leap.daemon"],
-            env={**os.environ, **env},
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
-def runtime(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return Runtime.from_settings(load_settings())
-
-
 def stages(rt: Runtime) -> list[Any]:
     with open_context(rt, Scope.system_scope()) as ctx:
         return [(s.recording_id, s.name, s.status, dict(s.result)) for s in ctx.repos.stages.list()]
 
 
 def wait(rt: Runtime, pred: Any, timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred(stages(rt)):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out: {what}\n" + log.read_text(errors="replace")[-3000:])
+    wait_until(lambda: stages(rt), pred, timeout, what, log)
 
 
 def test_ten_recordings_get_transcripts_topics_and_subtitles(
@@ -131,8 +105,8 @@ def test_ten_recordings_get_transcripts_topics_and_subtitles(
 ) -> None:
     env, truth = install(leap_env, tmp_path, fakes, "fireworks", 10)
     log = tmp_path / "leapd.log"
-    proc = start(env, log)
-    rt = runtime(env, monkeypatch)
+    proc = start_leapd(env, log)
+    rt = runtime_for(env, monkeypatch)
     try:
         res = leap_process("--json", "process", "--template", "talks", env=env)
         assert res.code == 0, res.stderr
@@ -175,8 +149,8 @@ def test_batch_job_survives_a_restart_without_resubmitting(
     fw = fakes[0]
     env, _ = install(leap_env, tmp_path, fakes, "fireworks-batch", 1)
     log = tmp_path / "leapd.log"
-    rt = runtime(env, monkeypatch)
-    proc = start(env, log)
+    rt = runtime_for(env, monkeypatch)
+    proc = start_leapd(env, log)
 
     def submitted(rows: list[Any]) -> bool:
         return any(r[1] == "transcribe" and r[3].get("batch_id") for r in rows)
@@ -190,7 +164,7 @@ def test_batch_job_survives_a_restart_without_resubmitting(
     assert len(fw.jobs) == 1
     [job_id] = list(fw.jobs)
     fw.complete(job_id)  # the job finishes while leapd is down
-    proc = start(env, log)
+    proc = start_leapd(env, log)
     try:
         wait(
             rt,

@@ -88,7 +88,9 @@ class FakeYouTube:
     chunks, then cut the connection), inject(route, Fault, n), inject_error(route, status,
     reason, n), inject_drop(route, n), expire_session(uri), add_video(...) (a pre-existing
     upload), token_lifetime, clock.
+    upload_put delay: put_delay (seconds before each PUT is answered).
     Counters: requests[route], tokens_issued, chunk_sizes (bytes of every chunk PUT),
+    chunk_ranges ((upload_id, first, last) of every chunk PUT),
     video_count, videos, playlist_items, units (naive per-route quota tally).
     """
 
@@ -112,6 +114,8 @@ class FakeYouTube:
         self.requests: Counter[str] = Counter()
         self.tokens_issued = 0
         self.chunk_sizes: list[int] = []
+        self.chunk_ranges: list[tuple[str, int, int]] = []  # (upload_id, first, last) per PUT
+        self.put_delay = 0.0  # seconds each chunk PUT takes to answer (slows a big upload)
         self.videos: dict[str, Video] = {}
         self.playlist_items: list[tuple[str, str]] = []
         self.sessions: dict[str, Session] = {}
@@ -158,6 +162,8 @@ class FakeYouTube:
     # -- HTTP --------------------------------------------------------------------------------
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.put_delay > 0 and request.method == "PUT":
+            time.sleep(self.put_delay)  # outside the lock: other clients go on meanwhile
         with self._lock:
             route = self._route(request)
             if route is None:
@@ -268,6 +274,7 @@ class FakeYouTube:
         if last - first + 1 != len(body):
             return google_error(400, "badContentRange", "length does not match")
         self.chunk_sizes.append(len(body))
+        self.chunk_ranges.append((self._upload_id(str(request.url)), first, last))
         if session.video_id is not None or first != session.offset:
             return self._progress(session)  # lets a confused client self-heal
         if last + 1 < session.size and len(body) % ALIGN:

@@ -197,7 +197,14 @@ def _youtube_upload(
         _save_target(sc, target.id, upload_offset=confirmed)
         sc.progress(confirmed / size if size else 1.0, "uploading")
 
-    done = client.upload(session, video, size=size, offset=offset, on_progress=progress)
+    done = client.upload(
+        session,
+        video,
+        size=size,
+        offset=offset,
+        chunk_size=sc.runtime.settings.youtube.upload_chunk_mb * 1024 * 1024,
+        on_progress=progress,
+    )
     return str(done["id"])
 
 

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leap.context import Context
 from leap.db.base import utcnow
@@ -44,19 +46,30 @@ class Ledger:
 
 
 def _row(ctx: Context, project: str, bucket: str, day: date) -> YouTubeQuotaUsage:
-    # Install-wide (a project is shared by every user of its OAuth client): no tenancy filter
-    # applies to this table, and the scope hooks leave it alone.
-    stmt = select(YouTubeQuotaUsage).where(
-        YouTubeQuotaUsage.project == project,
-        YouTubeQuotaUsage.bucket == bucket,
-        YouTubeQuotaUsage.day == day,
+    """Today's counter, created if missing and locked for this transaction.
+
+    Several workers (and hosts) charge the same project at once: the insert ignores a row a
+    concurrent transaction just created, and FOR UPDATE makes read-add-write atomic on
+    PostgreSQL (SQLite transactions already run one at a time under BEGIN IMMEDIATE).
+    Install-wide (a project is shared by every user of its OAuth client): no tenancy filter
+    applies to this table, and the scope hooks leave it alone."""
+    insert = pg_insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    ctx.session.execute(
+        insert(YouTubeQuotaUsage)
+        .values(project=project, bucket=bucket, day=day, used=0)
+        .on_conflict_do_nothing(index_elements=["project", "bucket", "day"])
     )
-    row = ctx.session.scalars(stmt).first()
-    if row is None:
-        row = YouTubeQuotaUsage(project=project, bucket=bucket, day=day, used=0)
-        ctx.session.add(row)
-        ctx.session.flush()
-    return row
+    stmt = (
+        select(YouTubeQuotaUsage)
+        .where(
+            YouTubeQuotaUsage.project == project,
+            YouTubeQuotaUsage.bucket == bucket,
+            YouTubeQuotaUsage.day == day,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return ctx.session.scalars(stmt).one()
 
 
 def ledger(ctx: Context, project: str) -> Ledger:
