@@ -331,6 +331,7 @@ def test_kill_9_mid_500_mb_upload_resumes_with_exactly_one_video(
     size = 500 * MB
     chunk = 8 * MB
     media.pad_mp4(media.make_video(tmp_path / "inbox" / "talk big 2026-04-20.mp4", 1), size)
+    platforms.env["LEAP_YOUTUBE__UPLOAD_CHUNK_MB"] = str(chunk // MB)
     install(cli, tmp_path, platforms, monkeypatch, presets=["yt"], recordings=0)
     yt = platforms.youtube
     yt.put_delay = 0.1  # about 0.1 s per 8 MiB chunk: the kill lands mid-upload

@@ -74,10 +74,11 @@ class YouTubeSettings(_Section):
     # Pacific day; a publish that would not fit waits for midnight Pacific.
     daily_units: int = Field(default=10_000, ge=0)
     daily_uploads: int = Field(default=6, ge=0)
-    # Resumable-upload chunk in MiB (a multiple of 256 KiB is what YouTube accepts; whole MiB
-    # always are). The confirmed offset is committed after every chunk, so a crash re-sends at
-    # most one chunk; memory stays at about one chunk's worth of buffers.
-    upload_chunk_mb: int = Field(default=8, ge=1, le=256)
+    # Resumable-upload chunk in MiB (YouTube wants multiples of 256 KiB; whole MiB always are).
+    # The confirmed offset is committed after every chunk, so a crash re-sends at most one
+    # chunk; chunks stream from disk, so memory does not grow with it. Bigger chunks mean
+    # fewer round trips (see benchmarks/bench_upload.py).
+    upload_chunk_mb: int = Field(default=32, ge=1, le=1024)
 
 
 class VKSettings(_Section):

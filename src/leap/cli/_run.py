@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -16,9 +16,10 @@ from leap.context import Context, Runtime, open_context
 from leap.db.migrate import require_head
 from leap.db.scope import Scope
 from leap.errors import PermissionDenied
-from leap.queue import make_huey
 from leap.services import users
-from leap.tasks import TaskQueue
+
+if TYPE_CHECKING:
+    from leap.tasks import TaskQueue
 
 
 @dataclass
@@ -52,8 +53,12 @@ class AppState:
         return self._runtime
 
     def _send(self, name: str, kwargs: dict[str, Any], delay: float | None) -> None:
-        # Built on first use: most commands never touch the queue.
+        # Built on first use: most commands never touch the queue, and importing Huey pulls in
+        # the Redis and PostgreSQL client libraries (tens of MB, a quarter second).
         if self._queue is None:
+            from leap.queue import make_huey
+            from leap.tasks import TaskQueue
+
             self._queue = TaskQueue(make_huey(self.settings), self.runtime())
         self._queue.send(name, kwargs, delay)
 

@@ -14,7 +14,6 @@ from leap.db.migrate import current_revision, head_revision
 from leap.db.scope import Scope
 from leap.errors import LeapError
 from leap.pipeline.ffmpeg import ffmpeg_version, locate
-from leap.queue import make_huey
 from leap.secrets import load_keys
 from leap.services import system
 
@@ -51,7 +50,7 @@ def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
 
         attempt("database", database)
         attempt("secret key", lambda: load_keys(settings.data_path).origin)
-        attempt("queue", lambda: f"{settings.queue.backend}: {type(make_huey(settings)).__name__}")
+        attempt("queue", lambda: f"{settings.queue.backend}: {_queue_kind(settings)}")
 
         def daemon() -> str:
             with open_context(rt, Scope.system_scope()) as ctx:
@@ -89,3 +88,9 @@ def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
         )
     )
     return checks
+
+
+def _queue_kind(settings: Settings) -> str:
+    from leap.queue import make_huey  # only here: Huey's import pulls in Redis and psycopg
+
+    return type(make_huey(settings)).__name__
