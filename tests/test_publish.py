@@ -231,3 +231,31 @@ def test_vk_publishes_once(
         assert fake.saved_params[0]["name"] == "talk vk"
         assert cli("process", str(rid), "--now", "--stages", "upload").code == 0
         assert fake.video_count == 1 and len(fake.saved_params) == 1
+
+
+def test_extras_after_the_upload_run_once_across_a_retry(
+    ready: int, cli: Any, tmp_path: Path, youtube: tuple[FakeYouTube, str]
+) -> None:
+    """An unverified channel's thumbnail refusal is a warning; a playlist failure fails the
+    target with the video's URL, and the retry adds the playlist item without re-uploading
+    or re-sending the thumbnail."""
+    fake, _ = youtube
+    fake.unverified_channel = True
+    thumb = tmp_path / "thumb.png"
+    thumb.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    preset = YT_PRESET + f'thumbnail = "{thumb}"\nplaylist_id = "PLlectures"\n'
+    (tmp_path / "yt.toml").write_text(preset)
+    assert cli("preset", "edit", "yt", "--file", str(tmp_path / "yt.toml")).code == 0
+    fake.inject_error("playlist_items_insert", 404, "playlistNotFound", n=1)
+    res = cli("process", str(ready), "--now")
+    assert res.code == 1 and "Traceback" not in res.stderr
+    t = targets(cli, ready)["yt"]
+    assert t["status"] == "failed" and "the video is up (https://youtu.be/" in t["error"]
+    assert t["warnings"] and t["warnings"][0].startswith("thumbnail: youtube refused")
+    assert fake.video_count == 1 and fake.requests["thumbnails_set"] == 1
+    assert cli("process", str(ready), "--now", "--stages", "upload").code == 0
+    t = targets(cli, ready)["yt"]
+    assert t["status"] == "uploaded", t
+    assert fake.video_count == 1 and fake.requests["upload_start"] == 1
+    assert fake.requests["thumbnails_set"] == 1  # not sent again
+    assert [p for p, _ in fake.playlist_items] == ["PLlectures"]

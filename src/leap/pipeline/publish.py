@@ -19,6 +19,7 @@ from leap.errors import CredentialDead, LeapError
 from leap.metadata import vk_save_params, youtube_body
 from leap.pipeline.download import copy_local
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
+from leap.providers.http import PermanentError
 from leap.providers.vk import VKAuth, VKClient, VKTokens
 from leap.providers.youtube import (
     QuotaDeferred,
@@ -134,9 +135,10 @@ def publish_youtube(
             )
     try:
         video_id = _youtube_upload(sc, client, target, meta, video, size)
-    except QuotaDeferred:
-        with open_context(sc.runtime, sc.scope) as ctx:
-            youtube_quota.exhaust(ctx, project)
+    except QuotaDeferred as exc:
+        if exc.reason != "uploadLimitExceeded":  # that one is the channel's, not the project's
+            with open_context(sc.runtime, sc.scope) as ctx:
+                youtube_quota.exhaust(ctx, project)
         raise
     except CredentialDead:
         with open_context(sc.runtime, sc.scope) as ctx:
@@ -145,21 +147,64 @@ def publish_youtube(
             )
         raise
     _save_target(sc, target.id, remote_id=video_id)
+    # After the video, each extra runs once: a retry (say, after a wrong playlist id) redoes
+    # only what has not happened, so no playlist item or caption track is added twice.
+    done = dict((target.sent_metadata or {}).get(STEPS_KEY) or {})
     extras = meta.values
-    if extras.get("thumbnail") and Path(str(extras["thumbnail"])).expanduser().is_file():
-        thumb = client.set_thumbnail(video_id, Path(str(extras["thumbnail"])).expanduser())
-        if not thumb.ok:
-            log.warning("thumbnail for %s not set: %s", video_id, thumb.warning)
-    if extras.get("playlist_id"):
-        client.add_to_playlist(str(extras["playlist_id"]), video_id)
-    if extras.get("captions") and sc.artifacts.get("srt"):
+    thumb_path = Path(str(extras.get("thumbnail") or "")).expanduser()
+    if extras.get("thumbnail") and thumb_path.is_file() and "thumbnail" not in done:
+        thumb = client.set_thumbnail(video_id, thumb_path)
+        _record_step(
+            sc, target.id, "thumbnail", "done" if thumb.ok else f"warning: {thumb.warning}"
+        )
+    if extras.get("playlist_id") and "playlist" not in done:
+        try:
+            client.add_to_playlist(str(extras["playlist_id"]), video_id)
+        except LeapError as exc:
+            raise LeapError(
+                f"the video is up (https://youtu.be/{video_id}) but adding it to playlist "
+                f"{extras['playlist_id']} failed: {exc.message}; fix the playlist and retry"
+            ) from None
+        _record_step(sc, target.id, "playlist", "done")
+    if extras.get("captions") and sc.artifacts.get("srt") and "captions" not in done:
+        _record_step(sc, target.id, "captions", _captions(sc, client, secret, video_id))
+    return f"https://youtu.be/{video_id}"
+
+
+STEPS_KEY = "youtube_steps"  # in sent_metadata: the extras done after the upload
+FORCE_SSL = "https://www.googleapis.com/auth/youtube.force-ssl"
+
+
+def _record_step(sc: StageContext, target_id: int, step: str, outcome: str) -> None:
+    if outcome.startswith("warning: "):
+        log.warning("recording %s, YouTube %s: %s", sc.recording_id, step, outcome[9:])
+    with open_context(sc.runtime, sc.scope) as ctx:
+        target = ctx.repos.targets.require(target_id)
+        sent = dict(target.sent_metadata or {})
+        sent[STEPS_KEY] = {**(sent.get(STEPS_KEY) or {}), step: outcome}
+        target.sent_metadata = sent
+
+
+def _captions(
+    sc: StageContext, client: YouTubeClient, secret: dict[str, Any], video_id: str
+) -> str:
+    """Caption tracks need the force-ssl scope; without it (or on a 403) the video stays
+    published and the target carries a warning, not a failure."""
+    scopes = secret.get("scopes")
+    if isinstance(scopes, list) and scopes and FORCE_SSL not in scopes:
+        return "warning: captions need the youtube.force-ssl scope; re-authorize to add them"
+    try:
         client.insert_caption(
             video_id,
             Path(sc.artifacts["srt"]),
             language=str(sc.config.get("language") or "en"),
             name="LEAP",
         )
-    return f"https://youtu.be/{video_id}"
+    except PermanentError as exc:
+        if exc.status == 403:
+            return f"warning: YouTube refused the captions: {exc.message}"
+        raise
+    return "done"
 
 
 def _youtube_upload(
@@ -319,10 +364,13 @@ def run_upload(sc: StageContext) -> StageOutcome:
         with open_context(sc.runtime, sc.scope) as ctx:
             target = ctx.repos.targets.require(target_id)
             target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
-            # An upload slot saved by an earlier attempt must survive: it is how an unknown
-            # outcome is reconciled before anything is sent again.
-            slot = (target.sent_metadata or {}).get("vk_slot")
-            target.sent_metadata = {**meta.values, **({"vk_slot": slot} if slot else {})}
+            # An upload slot saved by an earlier attempt must survive (it is how an unknown
+            # outcome is reconciled before anything is sent again), and so must the record of
+            # the extras done after an upload.
+            kept = {
+                k: v for k, v in (target.sent_metadata or {}).items() if k in ("vk_slot", STEPS_KEY)
+            }
+            target.sent_metadata = {**meta.values, **kept}
             target.repairs = [r.__dict__ for r in meta.repairs]
         try:
             url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)

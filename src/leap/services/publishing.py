@@ -136,4 +136,9 @@ def target_view(ctx: Context, target: OutputTarget) -> dict[str, Any]:
         "url": target.url,
         "error": target.error,
         "repairs": target.repairs,
+        "warnings": [
+            f"{step}: {outcome.removeprefix('warning: ')}"
+            for step, outcome in ((target.sent_metadata or {}).get("youtube_steps") or {}).items()
+            if outcome != "done"
+        ],
     }
