@@ -152,8 +152,8 @@ def open_session(base: str, size: int) -> str:
     return response.headers["Location"]
 
 
-def run_curl(base: str, src: Path, size: int) -> float:
-    session = open_session(base, size)
+def curl_put(session: str, src: Path, size: int, token: str = TOKEN) -> float:
+    """Seconds for `curl -T` to send the whole file to the session URI in one PUT."""
     t0 = time.perf_counter()
     subprocess.run(
         [
@@ -165,7 +165,7 @@ def run_curl(base: str, src: Path, size: int) -> float:
             "-T",
             str(src),
             "-H",
-            f"Authorization: Bearer {TOKEN}",
+            f"Authorization: Bearer {token}",
             "-H",
             f"Content-Range: bytes 0-{size - 1}/{size}",
             session,
@@ -173,6 +173,10 @@ def run_curl(base: str, src: Path, size: int) -> float:
         check=True,
     )
     return time.perf_counter() - t0
+
+
+def run_curl(base: str, src: Path, size: int) -> float:
+    return curl_put(open_session(base, size), src, size)
 
 
 def run_leap(base: str, src: Path, size: int, chunk_mb: int, workdir: Path) -> dict[str, Any]:
@@ -317,25 +321,7 @@ def bench_fake(workdir: Path, size_mb: int, chunk_mb: int) -> dict[str, float]:
         client.upload(session, src, size=size, chunk_size=chunk_mb * MB)
         leap_s = time.perf_counter() - t0
         session = client.start_session({"snippet": {"title": "bench"}}, size=size, mime="video/mp4")
-        curl_s = time.perf_counter()
-        subprocess.run(
-            [
-                "curl",
-                "-s",
-                "-f",
-                "-o",
-                "/dev/null",
-                "-T",
-                str(src),
-                "-H",
-                f"Authorization: Bearer {auth.token()}",
-                "-H",
-                f"Content-Range: bytes 0-{size - 1}/{size}",
-                session,
-            ],
-            check=True,
-        )
-        curl_s = time.perf_counter() - curl_s
+        curl_s = curl_put(session, src, size, auth.token())
     src.unlink()
     if fake.video_count != 2:
         raise SystemExit("an upload to FakeYouTube did not complete")

@@ -192,9 +192,10 @@ def test_the_ledger_defers_without_calling_youtube(
     assert [d["recording_id"] for d in quota["deferred"]] == [ids[1]]
 
 
-def test_vk_publishes_once(
+@pytest.fixture
+def vk_ready(
     leap_env: dict[str, str], cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[tuple[Any, int]]:
     from tests.fakes.vk import FakeVK
 
     fake = FakeVK()
@@ -223,14 +224,36 @@ def test_vk_publishes_once(
         ):
             res = cli(*args)
             assert res.code == 0, (args, res.stderr)
-        rid = cli("--json", "recordings", "list").json()[0]["id"]
-        assert cli("process", str(rid), "--now").code == 0
-        t = targets(cli, rid)["vkp"]
-        assert t["status"] == "uploaded" and "/video" in t["url"]
-        assert fake.video_count == 1
-        assert fake.saved_params[0]["name"] == "talk vk"
-        assert cli("process", str(rid), "--now", "--stages", "upload").code == 0
-        assert fake.video_count == 1 and len(fake.saved_params) == 1
+        yield fake, int(cli("--json", "recordings", "list").json()[0]["id"])
+
+
+def test_vk_publishes_once(cli: Any, vk_ready: tuple[Any, int]) -> None:
+    fake, rid = vk_ready
+    assert cli("process", str(rid), "--now").code == 0
+    t = targets(cli, rid)["vkp"]
+    assert t["status"] == "uploaded" and "/video" in t["url"]
+    assert fake.video_count == 1
+    assert fake.saved_params[0]["name"] == "talk vk"
+    assert cli("process", str(rid), "--now", "--stages", "upload").code == 0
+    assert fake.video_count == 1 and len(fake.saved_params) == 1
+
+
+def test_vk_retry_reuses_the_slot_or_takes_a_new_one_when_its_url_expired(
+    cli: Any, vk_ready: tuple[Any, int]
+) -> None:
+    fake, rid = vk_ready
+    fake.inject_5xx("upload", status=400)  # the first upload fails for good
+    assert cli("process", str(rid), "--now").code == 1
+    t = targets(cli, rid)["vkp"]
+    assert t["status"] == "failed" and fake.video_count == 0 and len(fake.saved_params) == 1
+    # The retry sends the file to the slot saved before: still one slot, now one video.
+    fake.inject_5xx("upload", status=400)
+    assert cli("process", str(rid), "--now", "--stages", "upload").code == 1
+    assert len(fake.saved_params) == 1
+    fake.expire_upload_urls()  # too late for that slot: VK refuses its URL, a new one is made
+    assert cli("process", str(rid), "--now", "--stages", "upload").code == 0
+    assert targets(cli, rid)["vkp"]["status"] == "uploaded"
+    assert fake.video_count == 1 and len(fake.saved_params) == 2
 
 
 def test_extras_after_the_upload_run_once_across_a_retry(

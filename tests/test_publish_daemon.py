@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,12 +68,17 @@ class Platforms:
     youtube: FakeYouTube
     vk: FakeVK
     env: dict[str, str]
+    vk_read_delay: float = 0.0  # seconds per MiB the VK server pauses while reading a body
 
 
 @pytest.fixture
 def platforms(leap_env: dict[str, str]) -> Iterator[Platforms]:
     yt, vk = FakeYouTube(), FakeVK()
-    with serve(yt.handler) as yt_base, serve(vk.handler) as vk_base:
+    box: list[Platforms] = []
+    with (
+        serve(yt.handler) as yt_base,
+        serve(vk.handler, read_delay=lambda: box[0].vk_read_delay) as vk_base,
+    ):
         env = {
             **leap_env,
             "LEAP_YOUTUBE__API_BASE_URL": f"{yt_base}/youtube/v3",
@@ -90,7 +96,8 @@ def platforms(leap_env: dict[str, str]) -> Iterator[Platforms]:
             "LEAP_WORKER__RECONCILE_SECONDS": "1",
             "LEAP_WORKER__SHUTDOWN_TIMEOUT": "2",
         }
-        yield Platforms(yt, vk, env)
+        box.append(Platforms(yt, vk, env))
+        yield box[0]
 
 
 def install(
@@ -311,17 +318,19 @@ def test_quota_exhaustion_defers_then_completes_after_the_reset(
     rt.dispose()
 
 
-def youtube_target(rt: Runtime) -> dict[str, Any]:
+def target_row(rt: Runtime, platform: str) -> dict[str, Any]:
+    """The one target of `platform` (all None before the upload stage creates it)."""
     with open_context(rt, Scope.system_scope()) as ctx:
-        found = [t for t in ctx.repos.targets.list() if t.platform == "youtube"]
-        if not found:  # the upload stage has not started yet
-            return {"status": None, "session": None, "offset": 0, "attempts": 0}
+        found = [t for t in ctx.repos.targets.list() if t.platform == platform]
+        if not found:
+            return {"status": None, "session": None, "offset": 0, "attempts": 0, "slot": None}
         [t] = found
         return {
             "status": t.status,
             "session": t.upload_session_uri,
             "offset": t.upload_offset,
             "attempts": t.attempts,
+            "slot": (t.sent_metadata or {}).get("vk_slot"),
         }
 
 
@@ -341,7 +350,7 @@ def test_kill_9_mid_500_mb_upload_resumes_with_exactly_one_video(
     try:
         [rid] = process_all(cli)
         at_kill = wait_until(
-            lambda: youtube_target(rt),
+            lambda: target_row(rt, "youtube"),
             lambda t: 4 * chunk <= t["offset"] < size - 8 * chunk,
             180,
             "the upload to be under way",
@@ -349,6 +358,7 @@ def test_kill_9_mid_500_mb_upload_resumes_with_exactly_one_video(
         )
     finally:
         stop(proc, signal.SIGKILL)
+    time.sleep(1.0)  # a chunk whose body the fake had read when leapd died still lands
     puts_before = len(yt.chunk_ranges)
     assert yt.video_count == 0 and at_kill["session"]
     server_offset = yt.sessions[next(iter(yt.sessions))].offset
@@ -358,7 +368,7 @@ def test_kill_9_mid_500_mb_upload_resumes_with_exactly_one_video(
     proc = start_leapd(platforms.env, log)
     try:
         wait_until(
-            lambda: youtube_target(rt),
+            lambda: target_row(rt, "youtube"),
             lambda t: t["status"] == "uploaded",
             240,
             "the upload to finish after the restart",
@@ -386,5 +396,52 @@ def test_kill_9_mid_500_mb_upload_resumes_with_exactly_one_video(
     [video] = yt.videos.values()
     assert video.sha256 == digest.hexdigest() and video.size == size
     t = targets(cli, rid)["yt"]
-    assert t["status"] == "uploaded" and youtube_target(rt)["attempts"] == 2
+    assert t["status"] == "uploaded" and target_row(rt, "youtube")["attempts"] == 2
+    rt.dispose()
+
+
+def test_kill_9_mid_vk_upload_reuses_the_slot_with_exactly_one_video(
+    cli: Any, tmp_path: Path, platforms: Platforms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VK has no resume: after the kill the whole file goes again, to the slot saved before the
+    first byte, so there is one video and no empty slot left behind."""
+    size = 64 * MB
+    media.pad_mp4(media.make_video(tmp_path / "inbox" / "talk vk 2026-04-21.mp4", 1), size)
+    install(cli, tmp_path, platforms, monkeypatch, presets=["vk"], recordings=0)
+    vk = platforms.vk
+    platforms.vk_read_delay = 0.1  # about 6 s to read the 64 MiB body: the kill lands inside
+    log = tmp_path / "leapd.log"
+    rt = runtime_for(platforms.env, monkeypatch)
+    proc = start_leapd(platforms.env, log)
+    try:
+        [rid] = process_all(cli)
+        wait_until(
+            lambda: target_row(rt, "vk"),
+            lambda t: t["slot"] is not None,
+            120,
+            "the VK slot to be saved",
+            log,
+        )
+        time.sleep(1.0)  # some MiB of the body are read
+    finally:
+        stop(proc, signal.SIGKILL)
+    assert vk.video_count == 0 and len(vk.saved_params) == 1
+
+    platforms.vk_read_delay = 0.0
+    proc = start_leapd(platforms.env, log)
+    try:
+        wait_until(
+            lambda: target_row(rt, "vk"),
+            lambda t: t["status"] == "uploaded",
+            120,
+            "the VK upload to finish after the restart",
+            log,
+        )
+    finally:
+        assert stop(proc) == 0
+    assert vk.video_count == 1 and len(vk.saved_params) == 1  # the same slot: nothing empty
+    [video] = vk.videos.values()
+    assert video.size == size and video.uploads == 1
+    t = targets(cli, rid)["vk"]
+    assert t["status"] == "uploaded" and t["url"].endswith(f"{video.owner_id}_{video.video_id}")
     rt.dispose()

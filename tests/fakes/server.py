@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
@@ -18,6 +19,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 log = logging.getLogger(__name__)
 
 # Hop-by-hop headers: the server frames the body itself.
+_MIB = 1024 * 1024
 _HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -97,7 +99,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = _read_chunked(self.rfile)
         else:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self._read_body(int(self.headers.get("Content-Length") or 0))
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP]
         request = httpx.Request(
@@ -120,6 +122,23 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response.close()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+    def _read_body(self, length: int) -> bytes:
+        """The request body; with the server's read_delay, one MiB at a time with a pause
+        after each, like a slow uplink (a client killed meanwhile leaves a short body)."""
+        delay = self.server.read_delay()
+        if delay <= 0 or length <= _MIB:
+            return self.rfile.read(length)
+        parts: list[bytes] = []
+        left = length
+        while left > 0:
+            part = self.rfile.read(min(_MIB, left))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+            time.sleep(delay)
+        return b"".join(parts)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -169,8 +188,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, app: Handler) -> None:
+    def __init__(self, app: Handler, read_delay: Callable[[], float]) -> None:
         self.app = app
+        self.read_delay = read_delay
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._workers: list[threading.Thread] = []
@@ -216,9 +236,11 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(handler: Handler) -> Iterator[str]:
-    """Serve `handler` on an ephemeral 127.0.0.1 port; yields the base URL."""
-    server = _Server(handler)
+def serve(handler: Handler, *, read_delay: Callable[[], float] = lambda: 0.0) -> Iterator[str]:
+    """Serve `handler` on an ephemeral 127.0.0.1 port; yields the base URL. `read_delay()`:
+    seconds to pause after each MiB of a request body larger than one MiB (read per request,
+    so a test can slow uploads down and speed them up again)."""
+    server = _Server(handler, read_delay)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

@@ -248,6 +248,13 @@ class FakeVK:
         with self._lock:
             self._drop_after_upload += n
 
+    def expire_upload_urls(self) -> None:
+        """Every upload_url handed out so far stops working (their signatures change), as
+        VK's signed URLs do after their `expires`."""
+        with self._lock:
+            for video in self.videos.values():
+                video.sig = secrets.token_hex(8)
+
     def expire_access_tokens(self) -> None:
         with self._lock:
             self._access.clear()

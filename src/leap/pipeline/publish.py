@@ -257,8 +257,9 @@ def publish_vk(
     sc: StageContext, rec: Recording, target: OutputTarget, preset: OutputPreset, meta: Metadata
 ) -> str:
     """video.save, then the file to its upload URL. VK has no resumable upload: a retry
-    re-sends the whole file, and a slot whose outcome is unknown is first looked up by the
-    target's marker, so a crash never publishes twice."""
+    re-sends the whole file. A slot saved before a crash is first looked up by the target's
+    marker, then re-used while VK still accepts its upload URL, so a crash never publishes
+    twice nor (while the URL is valid) leaves an empty slot behind."""
     s = sc.runtime.settings
     with open_context(sc.runtime, sc.scope) as ctx:
         if preset.credential_id is None:
@@ -298,38 +299,61 @@ def publish_vk(
         raise LeapError("nothing to publish: the recording has no processed video")
     marker = f"#{target.idempotency_key}"
     pending = target.sent_metadata.get("vk_slot") if target.sent_metadata else None
+    size = video.stat().st_size
+
+    def send(upload_url: str) -> None:
+        client.upload_file(
+            upload_url, video, on_progress=lambda n: sc.progress(n / size if size else 1.0, "VK")
+        )
+
+    published: tuple[int, int] | None = None
     try:
         if pending:  # a slot was saved before a crash: did its upload finish?
-            found = client.find_video_by_marker(int(pending["owner_id"]), marker)
+            owner, vid = int(pending["owner_id"]), int(pending["video_id"])
+            found = client.find_video_by_marker(owner, marker)
             if found:
-                _save_target(sc, target.id, remote_id=f"{pending['owner_id']}_{found}")
-                return client.video_url(int(pending["owner_id"]), found)
-        params = dict(vk_save_params(meta.values))
-        params["description"] = (params.get("description", "") + f"\n\n{marker}").strip()
-        slot = client.save_video(params)
-        _save_target(
-            sc,
-            target.id,
-            upload_session_uri=slot.upload_url,
-            sent_metadata={
-                **meta.values,
-                "vk_slot": {"owner_id": slot.owner_id, "video_id": slot.video_id},
-            },
-        )
-        size = video.stat().st_size
-        client.upload_file(
-            slot.upload_url,
-            video,
-            on_progress=lambda n: sc.progress(n / size if size else 1.0, "VK"),
-        )
+                _save_target(sc, target.id, remote_id=f"{owner}_{found}")
+                return client.video_url(owner, found)
+            if target.upload_session_uri:
+                # The same slot again: a file re-sent to it replaces, never adds, so even an
+                # upload that did land unseen cannot become a second video.
+                try:
+                    send(target.upload_session_uri)
+                    published = (owner, vid)
+                except PermanentError as exc:
+                    if exc.status not in (401, 403, 404, 410):
+                        raise
+                    log.warning(
+                        "recording %s: VK refused the saved upload URL of video %s_%s (%s); "
+                        "asking for a new slot (delete the empty one in VK if it shows)",
+                        rec.id,
+                        owner,
+                        vid,
+                        exc.message,
+                    )
+        if published is None:
+            params = dict(vk_save_params(meta.values))
+            params["description"] = (params.get("description", "") + f"\n\n{marker}").strip()
+            slot = client.save_video(params)
+            _save_target(
+                sc,
+                target.id,
+                upload_session_uri=slot.upload_url,
+                sent_metadata={
+                    **meta.values,
+                    "vk_slot": {"owner_id": slot.owner_id, "video_id": slot.video_id},
+                },
+            )
+            send(slot.upload_url)
+            published = (slot.owner_id, slot.video_id)
     except CredentialDead:
         with open_context(sc.runtime, sc.scope) as ctx:
             credentials.mark_dead(
                 ctx, ctx.repos.credentials.require(cred_id), "VK rejected the token"
             )
         raise
-    _save_target(sc, target.id, remote_id=f"{slot.owner_id}_{slot.video_id}")
-    return client.video_url(slot.owner_id, slot.video_id)
+    _save_target(sc, target.id, remote_id=f"{published[0]}_{published[1]}")
+    return client.video_url(*published)
 
 
 def not_available(platform: str) -> Publisher:
