@@ -125,3 +125,16 @@ def test_recordings_meta_origins_overrides_and_preview(
     assert item["origins"]["title"] == "preset"
     res = cli("recordings", "meta", str(rid), "--set", "title={nope}")
     assert res.code == 2 and "unknown variable" in res.stderr
+
+
+def test_a_preset_with_an_unknown_variable_is_refused_at_save_time(
+    leap_env: dict[str, str], cli: Any, tmp_path: Path
+) -> None:
+    assert cli("init", "--yes").code == 0
+    (tmp_path / "p.toml").write_text(
+        'name = "f"\nplatform = "local"\n[metadata]\npath = "/tmp/out/{bogus}"\n'
+    )
+    res = cli("preset", "add", "--file", str(tmp_path / "p.toml"))
+    assert res.code == 2 and "Traceback" not in res.stderr
+    assert "unknown variable {bogus}" in res.stderr and "metadata.path" in res.stderr
+    assert cli("--json", "preset", "list").json() == []

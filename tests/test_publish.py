@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from leap.config import load_settings
 from leap.context import Runtime, open_context
 from leap.db.base import utcnow
 from leap.db.models import YouTubeQuotaUsage
@@ -264,9 +265,11 @@ def test_extras_after_the_upload_run_once_across_a_retry(
     or re-sending the thumbnail."""
     fake, _ = youtube
     fake.unverified_channel = True
-    thumb = tmp_path / "thumb.png"
-    thumb.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    preset = YT_PRESET + f'thumbnail = "{thumb}"\nplaylist_id = "PLlectures"\n'
+    owner = cli("--json", "whoami").json()["id"]
+    thumb = load_settings().media_path / f"user_{owner}" / "thumbnails" / "lecture.png"
+    thumb.parent.mkdir(parents=True)
+    thumb.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # found by name in the user's folder
+    preset = YT_PRESET + 'thumbnail = "thumbnails/lecture.png"\nplaylist_id = "PLlectures"\n'
     (tmp_path / "yt.toml").write_text(preset)
     assert cli("preset", "edit", "yt", "--file", str(tmp_path / "yt.toml")).code == 0
     fake.inject_error("playlist_items_insert", 404, "playlistNotFound", n=1)

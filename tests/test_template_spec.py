@@ -494,3 +494,33 @@ def test_to_toml_layout_and_omissions() -> None:
 def test_to_toml_writes_integral_thresholds_as_integers() -> None:
     text = to_toml(TemplateSpec.model_validate({"name": "b", "blank": {"min_size_mb": 25}}))
     assert "min_size_mb = 25\n" in text
+
+
+@pytest.mark.parametrize(
+    ("metadata", "needle"),
+    [
+        ('title = "{bogus}"', "unknown variable {bogus} in t.toml: metadata.title"),
+        ('description = "{record_time:XX}"', "bad time format {record_time:XX}"),
+        ('title = "{title:DD}"', "{title} in t.toml: metadata.title takes no format"),
+        ('tags = ["ok", "{nope}"]', "unknown variable {nope} in t.toml: metadata.tags"),
+        ('topics_display = "fancy"', "metadata.topics_display: 'fancy' is not one of"),
+        ('thumbnail = "../other/x.png"', "metadata.thumbnail '../other/x.png'"),
+    ],
+)
+def test_metadata_templates_are_checked_when_the_template_is_saved(
+    metadata: str, needle: str
+) -> None:
+    text = f'name = "t"\n[match]\nkeywords = ["a"]\n[metadata]\n{metadata}\n'
+    with pytest.raises(UsageError) as err:
+        parse_template(text, origin="t.toml")
+    assert needle in err.value.message
+
+
+def test_valid_metadata_templates_pass() -> None:
+    text = (
+        'name = "t"\n[match]\nkeywords = ["a"]\n[metadata]\n'
+        'title = "{display_name} — {record_time:DD.MM.YYYY}"\n'
+        'description = "{themes}\\n\\n{topics}"\ntopics_display = "chapters"\n'
+        'thumbnail = "thumbnails/x.png"\ntags = ["{template}"]\n'
+    )
+    assert parse_template(text, origin="t.toml").metadata["topics_display"] == "chapters"

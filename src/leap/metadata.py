@@ -8,19 +8,24 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from leap import thumbnails
 from leap.errors import UsageError
 from leap.processing import resolve
+from leap.rendering import TOPICS_DISPLAYS, validate_template
 from leap.topics import MIN_CHAPTER_S, MIN_CHAPTERS
 
 __all__ = [
+    "RENDERED",
     "VK_MAX_DESCRIPTION_CHARS",
     "VK_MAX_NAME_CHARS",
     "YT_MAX_DESCRIPTION_BYTES",
     "YT_MAX_TAGS_CHARS",
     "YT_MAX_TITLE_CHARS",
     "Repair",
+    "check_templates",
     "preflight_vk",
     "preflight_youtube",
     "resolve_metadata",
@@ -28,6 +33,9 @@ __all__ = [
     "vk_save_params",
     "youtube_body",
 ]
+
+# Metadata strings rendered from templates (tags are rendered one by one as well).
+RENDERED = ("title", "description", "path")
 
 YT_MAX_TITLE_CHARS = 100
 YT_MAX_DESCRIPTION_BYTES = 5000
@@ -345,3 +353,28 @@ def vk_save_params(meta: Mapping[str, Any]) -> dict[str, str]:
             if fixed.get(key):
                 params[key] = str(fixed[key])
     return params
+
+
+def check_templates(meta: Mapping[str, Any], origin: str) -> None:
+    """Save-time check of a metadata table: every rendered string names known variables with
+    valid time formats, topics_display is one of the five, and a relative thumbnail name stays
+    inside the thumbnail folders. UsageError naming the key; nothing waits for the upload."""
+    for key in RENDERED:
+        if isinstance(meta.get(key), str):
+            validate_template(meta[key], where=f"{origin}: metadata.{key}")
+    tags = meta.get("tags")
+    if isinstance(tags, list):
+        for tag in tags:
+            validate_template(str(tag), where=f"{origin}: metadata.tags")
+    display = meta.get("topics_display")
+    if display is not None and display not in TOPICS_DISPLAYS:
+        raise UsageError(
+            f"{origin}: metadata.topics_display: {display!r} is not one of "
+            + ", ".join(TOPICS_DISPLAYS)
+        )
+    thumb = meta.get("thumbnail")
+    if isinstance(thumb, str) and thumb:
+        try:
+            thumbnails.candidates(Path(), 0, thumb)
+        except UsageError as exc:
+            raise UsageError(f"{origin}: metadata.{exc.message}") from None

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leap.errors import UsageError
+from leap.metadata import check_templates
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -79,6 +80,7 @@ def spec_from_dict(data: dict[str, Any], *, origin: str) -> PresetSpec:
             f"{origin}: metadata.{unknown[0]}: not a {spec.platform} setting "
             f"(known: {', '.join(sorted(PLATFORM_KEYS[spec.platform]))})"
         )
+    check_templates(spec.metadata, origin)
     if spec.platform != "local" and not spec.credential:
         raise UsageError(f'{origin}: a {spec.platform} preset needs credential = "NAME"')
     return spec

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from leap.errors import UsageError
+from leap.metadata import check_templates
 
 # Index = datetime.weekday(): the matcher looks weekdays up by that number.
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -310,9 +311,11 @@ def spec_from_dict(data: Mapping[str, Any], *, origin: str) -> TemplateSpec:
     if not isinstance(data, Mapping):
         raise UsageError(f"{origin}: expected a table of template keys")
     try:
-        return TemplateSpec.model_validate(dict(data))
+        spec = TemplateSpec.model_validate(dict(data))
     except ValidationError as exc:
         raise UsageError(_describe(exc, origin)) from None
+    check_templates(spec.metadata, origin)
+    return spec
 
 
 def _lift_presets(data: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from leap import thumbnails
 from leap.context import open_context
 from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
@@ -63,10 +64,14 @@ def export_local(
         if topics.chapters_ok:
             chapters = topics.chapter_lines()
             (folder / "chapters.txt").write_text("\n".join(chapters) + "\n", encoding="utf-8")
-    thumb = meta.values.get("thumbnail")
-    if isinstance(thumb, str) and thumb and Path(thumb).expanduser().is_file():
-        src = Path(thumb).expanduser()
-        shutil.copyfile(src, folder / f"thumbnail{src.suffix}")
+    name = str(meta.values.get("thumbnail") or "")
+    if name:
+        media = sc.runtime.settings.media_path
+        src = thumbnails.find(media, rec.user_id, name)
+        if src is None:
+            log.warning("recording %s: %s", rec.id, thumbnails.not_found(media, rec.user_id, name))
+        else:
+            shutil.copyfile(src, folder / f"thumbnail{src.suffix}")
     doc = {
         "title": meta.values.get("title"),
         "description": meta.values.get("description"),
@@ -151,12 +156,16 @@ def publish_youtube(
     # only what has not happened, so no playlist item or caption track is added twice.
     done = dict((target.sent_metadata or {}).get(STEPS_KEY) or {})
     extras = meta.values
-    thumb_path = Path(str(extras.get("thumbnail") or "")).expanduser()
-    if extras.get("thumbnail") and thumb_path.is_file() and "thumbnail" not in done:
-        thumb = client.set_thumbnail(video_id, thumb_path)
-        _record_step(
-            sc, target.id, "thumbnail", "done" if thumb.ok else f"warning: {thumb.warning}"
-        )
+    name = str(extras.get("thumbnail") or "")
+    if name and "thumbnail" not in done:
+        media = sc.runtime.settings.media_path
+        thumb_path = thumbnails.find(media, rec.user_id, name)
+        if thumb_path is None:
+            outcome = f"warning: {thumbnails.not_found(media, rec.user_id, name)}"
+        else:
+            thumb = client.set_thumbnail(video_id, thumb_path)
+            outcome = "done" if thumb.ok else f"warning: {thumb.warning}"
+        _record_step(sc, target.id, "thumbnail", outcome)
     if extras.get("playlist_id") and "playlist" not in done:
         try:
             client.add_to_playlist(str(extras["playlist_id"]), video_id)

@@ -14,12 +14,10 @@ from zoneinfo import ZoneInfo
 from leap.context import Context
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
 from leap.domain import TargetStatus
-from leap.metadata import Repair, preflight_vk, preflight_youtube, resolve_metadata
+from leap.metadata import RENDERED, Repair, preflight_vk, preflight_youtube, resolve_metadata
 from leap.rendering import RenderContext, render
 from leap.services import runs
 from leap.topics import Topics
-
-RENDERED = ("title", "description", "path")
 
 
 def idempotency_key(recording_id: int, preset_id: int) -> str:
