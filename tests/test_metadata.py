@@ -17,6 +17,7 @@ from leap.metadata import (
     vk_save_params,
     youtube_body,
 )
+from leap.providers.youtube import add_marker
 
 
 def _fields(repairs: list[Repair]) -> list[str]:
@@ -150,24 +151,26 @@ def test_description_cut_at_word_boundary() -> None:
 
 
 def test_tags_total_limit_counts_quotes_and_commas() -> None:
+    """The budget is 500 less LEAP's marker tag and its comma (470 characters)."""
     assert tags_length(["ab", "c d"]) == 2 + 1 + 5
-    tags = ["x" * 49] * 10  # 490 + 9 commas = 499
+    tags = ["x" * 48] * 9 + ["x" * 29]  # 432 + 29 + 9 commas = 470
     out, repairs = preflight_youtube({"tags": tags})
     assert repairs == []
-    tags2 = [*tags[:-1], "x" * 49 + " "]  # stripped, so still fits
+    tags2 = [*tags[:-1], "x" * 29 + " "]  # stripped, so still fits
     out, repairs = preflight_youtube({"tags": tags2})
     assert _fields(repairs) == ["tags"]
-    out, repairs = preflight_youtube({"tags": [*tags[:-1], "x y" + "x" * 47]})  # 50 + 2
+    out, repairs = preflight_youtube({"tags": [*tags[:-1], "x y" + "x" * 26]})  # 29 + 2
     assert out["tags"] == tags[:-1]
     assert "dropped 1 tag" in repairs[0].what
     _idempotent_yt(out)
 
 
-def test_tags_exactly_500() -> None:
-    tags = ["x" * 49] * 9 + ["x" * 50]  # 491 + 9 = 500
-    assert tags_length(tags) == 500
-    _, repairs = preflight_youtube({"tags": tags})
-    assert repairs == []
+def test_tags_with_the_marker_stay_within_500() -> None:
+    tags = ["x" * 48] * 9 + ["x" * 29]
+    out, _ = preflight_youtube({"tags": [*tags, "one-more"]})
+    marked = add_marker({"snippet": {"tags": out["tags"]}}, "leap-" + "a" * 24)
+    assert tags_length(marked["snippet"]["tags"]) == 500
+    assert tags_length(["x" * 49] * 9 + ["x" * 50]) == 500  # YouTube's own limit, exactly
 
 
 def test_tags_from_string() -> None:
@@ -330,9 +333,11 @@ def test_vk_name_over_limit_and_title_fallback() -> None:
 
 @pytest.mark.parametrize("extra", [0, 1])
 def test_vk_description_chars(extra: int) -> None:
-    text = "я" * (5000 + extra)
+    """5000 characters less room for LEAP's "\n\n#leap-<24 hex>" marker line (32)."""
+    text = "я" * (4968 + extra)
     out, repairs = preflight_vk({"name": "n", "description": text})
-    assert len(out["description"]) <= 5000
+    assert len(out["description"]) <= 4968
+    assert len(out["description"] + "\n\n#leap-" + "a" * 24) <= 5000
     assert len(repairs) == extra
     _idempotent_vk(out)
 

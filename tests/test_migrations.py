@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from leap.context import Runtime
 from leap.db.migrate import current_revision, head_revision
@@ -41,3 +45,33 @@ def test_unique_constraints_guard_duplicates(runtime: Runtime) -> None:
     assert ("run_id", "name") in uniques["stage_results"]
     assert ("user_id", "name") in uniques["templates"]
     assert ("user_id", "name") in uniques["credentials"]
+
+
+def test_the_light_readings_agree_with_alembic(runtime: Runtime) -> None:
+    """head_revision and current_revision read files and a table without importing Alembic;
+    Alembic's own answers must be the same."""
+    from alembic.script import ScriptDirectory
+
+    from leap.db.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(runtime.engine))
+    assert head_revision(runtime.engine) == script.get_current_head()
+    with runtime.engine.connect() as conn:
+        assert (
+            current_revision(runtime.engine)
+            == MigrationContext.configure(conn).get_current_revision()
+        )
+
+
+def test_an_empty_database_has_no_revision(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert current_revision(engine) is None
+    finally:
+        engine.dispose()
+
+
+def test_commands_do_not_import_alembic() -> None:
+    code = "import sys, leap.cli.app, leap.daemon.main; print('alembic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

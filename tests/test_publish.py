@@ -285,3 +285,50 @@ def test_extras_after_the_upload_run_once_across_a_retry(
     assert fake.video_count == 1 and fake.requests["upload_start"] == 1
     assert fake.requests["thumbnails_set"] == 1  # not sent again
     assert [p for p, _ in fake.playlist_items] == ["PLlectures"]
+
+
+def test_force_publishes_a_new_video_under_a_new_marker_once(
+    ready: int, cli: Any, youtube: tuple[FakeYouTube, str]
+) -> None:
+    fake, _ = youtube
+    assert cli("process", str(ready), "--now").code == 0
+    first = targets(cli, ready)["yt"]
+    assert cli("process", str(ready), "--now", "--stages", "upload", "--force").code == 0
+    second = targets(cli, ready)["yt"]
+    assert fake.video_count == 2 and second["remote_id"] != first["remote_id"]
+    markers = [
+        {t for t in v.resource["snippet"]["tags"] if t.startswith("leap-")}
+        for v in fake.videos.values()
+    ]
+    assert len(markers[0] | markers[1]) == 2  # a new idempotency key for the new video
+    assert cli("process", str(ready), "--now", "--stages", "upload").code == 0
+    assert fake.video_count == 2  # not forced: nothing new
+
+
+def test_a_credential_marked_dead_is_not_asked_again_until_replaced(
+    ready: int, cli: Any, tmp_path: Path, youtube: tuple[FakeYouTube, str]
+) -> None:
+    fake, _ = youtube
+    fake.invalid_grant = True
+    assert cli("process", str(ready), "--now").code == 1
+    tokens = fake.requests["token"]
+    fake.invalid_grant = False  # even though Google would answer now: re-adding is the signal
+    res = cli("process", str(ready), "--now", "--stages", "upload")
+    assert res.code == 1 and "re-authenticate chan" in res.stderr
+    assert fake.requests["token"] == tokens and fake.video_count == 0
+    # Re-authenticated: the same credential gets new secrets; the preset keeps using it.
+    again = cli("credentials", "add", "youtube", "chan", "--from-file", str(tmp_path / "au.json"))
+    assert again.code == 7 and "--replace" in again.stderr  # 7: conflict
+    res = cli(
+        "credentials",
+        "add",
+        "youtube",
+        "chan",
+        "--from-file",
+        str(tmp_path / "au.json"),
+        "--replace",
+    )
+    assert res.code == 0, res.stderr
+    assert cli("--json", "credentials", "list").json()[0]["status"] == "active"
+    assert cli("process", str(ready), "--now", "--stages", "upload").code == 0
+    assert targets(cli, ready)["yt"]["status"] == "uploaded" and fake.video_count == 1

@@ -257,7 +257,7 @@ def test_a_dead_youtube_credential_fails_only_its_targets(
         t = targets(cli, rid)
         assert t["yt"]["status"] == "uploaded" and t["vk"]["status"] == "uploaded"
         assert t["yt-old"]["status"] == "failed"
-        assert t["yt-old"]["error"].startswith("re-authenticate yt-old's credential")
+        assert t["yt-old"]["error"].startswith("re-authenticate old: ")
         rec = cli("--json", "recordings", "show", str(rid)).json()
         assert rec["status"] == "failed" and "re-authenticate" in rec["error"]
     creds = {c["name"]: c["status"] for c in cli("--json", "credentials", "list").json()}

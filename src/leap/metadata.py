@@ -40,10 +40,16 @@ RENDERED = ("title", "description", "path")
 YT_MAX_TITLE_CHARS = 100
 YT_MAX_DESCRIPTION_BYTES = 5000
 YT_MAX_TAGS_CHARS = 500
+# LEAP marks every upload with its target's idempotency key ("leap-" + 24 hex): a tag on
+# YouTube, a "\n\n#key" line under a VK description. Pre-flight keeps room for it, so the
+# marked request is still within the platform's limits.
+MARKER_CHARS = 29
+YT_TAGS_BUDGET = YT_MAX_TAGS_CHARS - MARKER_CHARS - 1  # the marker tag and its comma
 YT_PRIVACY = ("public", "unlisted", "private")
 YT_LICENSES = ("youtube", "creativeCommon")
 VK_MAX_NAME_CHARS = 128
 VK_MAX_DESCRIPTION_CHARS = 5000
+VK_MARKER_CHARS = MARKER_CHARS + 3  # "\n\n#" before the key
 VK_FLAGS = ("is_private", "wallpost", "no_comments", "repeat", "compression")
 VK_PRIVACY_WORDS = ("all", "friends", "friends_of_friends", "only_me", "nobody")
 _VK_PRIVACY_ALIASES = {"public": "all", "private": "only_me", "everyone": "all"}
@@ -225,11 +231,16 @@ def preflight_youtube(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Rep
         if tags != raw:
             fix("tags", "normalised to a list of non-empty text tags", tags)
         dropped = 0
-        while tags and tags_length(tags) > YT_MAX_TAGS_CHARS:
+        while tags and tags_length(tags) > YT_TAGS_BUDGET:
             tags = tags[:-1]
             dropped += 1
         if dropped:
-            fix("tags", f"dropped {dropped} tag(s) past {YT_MAX_TAGS_CHARS} characters", tags)
+            fix(
+                "tags",
+                f"dropped {dropped} tag(s) past {YT_TAGS_BUDGET} characters "
+                f"({YT_MAX_TAGS_CHARS} less LEAP's marker tag)",
+                tags,
+            )
 
     if "privacy" in out and out["privacy"] not in YT_PRIVACY:
         fix("privacy", f"not one of {', '.join(YT_PRIVACY)}; made private", "private")
@@ -312,9 +323,10 @@ def preflight_vk(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Repair]]
         fix("name", f"cut to {VK_MAX_NAME_CHARS} characters", _cut_words(name, VK_MAX_NAME_CHARS))
         description = f"{name}\n\n{description}" if description else name
         fix("description", "full name put at the top", description)
-    if len(description) > VK_MAX_DESCRIPTION_CHARS:
-        cut = _cut_text(description, VK_MAX_DESCRIPTION_CHARS, "chars")
-        fix("description", f"cut to {VK_MAX_DESCRIPTION_CHARS} characters", cut)
+    budget = VK_MAX_DESCRIPTION_CHARS - VK_MARKER_CHARS
+    if len(description) > budget:
+        cut = _cut_text(description, budget, "chars")
+        fix("description", f"cut to {budget} characters (room for LEAP's marker line)", cut)
     for key in ("privacy_view", "privacy_comment"):
         if key in out:
             after = _vk_privacy(out[key])

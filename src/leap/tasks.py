@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
-
-from huey import Huey
+from typing import TYPE_CHECKING, Any
 
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.pipeline import runner
 from leap.services import reconciler, runs, system
+
+if TYPE_CHECKING:
+    from huey import Huey
 
 log = logging.getLogger(__name__)
 

@@ -325,6 +325,9 @@ class FakeVK:
             if not form.get("v"):
                 return self._api_error(100, method)
             if method == "video.save":
+                # §3.2: name at most 128 characters, description at most 5000.
+                if len(form.get("name", "")) > 128 or len(form.get("description", "")) > 5000:
+                    return self._api_error(100, method)
                 return _json({"response": self._save(form, origin)})
             if method in ("video.get", "video.search"):
                 return _json({"response": self._list(method, form)})

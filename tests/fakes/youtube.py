@@ -239,8 +239,18 @@ class FakeYouTube:
         if not length or not mime:
             return google_error(400, "badRequest", "X-Upload-Content-* headers are required")
         metadata = json.loads(request.content or b"{}")
-        if not str(metadata.get("snippet", {}).get("title") or "").strip():
+        snippet = metadata.get("snippet", {})
+        title = str(snippet.get("title") or "")
+        description = str(snippet.get("description") or "")
+        tags = [str(t) for t in snippet.get("tags") or []]
+        # YouTube's documented limits (API_CONTRACTS §2.3): a request past them is refused.
+        if not title.strip() or len(title) > 100 or "<" in title or ">" in title:
             return google_error(400, "invalidTitle")
+        if len(description.encode()) > 5000 or "<" in description or ">" in description:
+            return google_error(400, "invalidDescription")
+        tag_chars = sum(len(t) + (2 if " " in t else 0) for t in tags) + max(0, len(tags) - 1)
+        if tag_chars > 500:
+            return google_error(400, "invalidTags")
         upload_id = secrets.token_urlsafe(12)
         self.sessions[upload_id] = Session(int(length), mime, metadata)
         location = request.url.copy_with(

@@ -64,6 +64,10 @@ def add(
     api_key_env: Annotated[
         str | None, typer.Option(help="Name of the env var holding the API key.")
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="New secrets for an existing credential (re-authenticate)."),
+    ] = False,
 ) -> None:
     """Store a credential, encrypted. Secrets come from --from-file or --*-env only."""
     state = state_of(ctx)
@@ -78,8 +82,9 @@ def add(
     if api_key_env:
         raw["api_key"] = from_env(api_key_env, "--api-key-env")
     with state.context() as c:
-        view = credential_view(credentials.add_credential(c, name, k, raw))
-    state.output.done(view, f"stored {k.value} credential '{name}' (encrypted)")
+        view = credential_view(credentials.add_credential(c, name, k, raw, replace=replace))
+    verb = "replaced" if replace else "stored"
+    state.output.done(view, f"{verb} {k.value} credential '{name}' (encrypted)")
 
 
 @app.command("list")

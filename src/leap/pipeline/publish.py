@@ -15,12 +15,12 @@ from leap import thumbnails
 from leap.context import open_context
 from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
-from leap.domain import TargetStatus
+from leap.domain import CredentialStatus, TargetStatus
 from leap.errors import CredentialDead, LeapError
 from leap.metadata import vk_save_params, youtube_body
 from leap.pipeline.download import copy_local
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
-from leap.providers.http import PermanentError
+from leap.providers.http import PermanentError, RetryableError
 from leap.providers.vk import VKAuth, VKClient, VKTokens
 from leap.providers.youtube import (
     QuotaDeferred,
@@ -47,7 +47,7 @@ def export_local(
 ) -> str:
     """A folder with the video, subtitles, chapters, thumbnail and metadata.json."""
     folder = Path(str(meta.values["path"])).expanduser()
-    if target.remote_id:  # published before (a forced re-run): the same folder again
+    if target.remote_id:  # exported before (a retry after a later step failed): same folder
         folder = Path(target.remote_id)
     folder.mkdir(parents=True, exist_ok=True)
     art = sc.artifacts
@@ -169,6 +169,8 @@ def publish_youtube(
     if extras.get("playlist_id") and "playlist" not in done:
         try:
             client.add_to_playlist(str(extras["playlist_id"]), video_id)
+        except (QuotaDeferred, CredentialDead, RetryableError):
+            raise  # deferred, dead or retried like the upload itself; the video stays recorded
         except LeapError as exc:
             raise LeapError(
                 f"the video is up (https://youtu.be/{video_id}) but adding it to playlist "
@@ -226,10 +228,15 @@ def _youtube_upload(
 ) -> str:
     """Exactly once: resume the stored session, or find the video by its marker when the
     session is gone, and only then start a new upload."""
-    if target.remote_id and not sc.force:
+    if target.remote_id:
         return str(target.remote_id)
     session, offset = target.upload_session_uri, int(target.upload_offset or 0)
-    if session:
+    if session and target.upload_total and target.upload_total != size:
+        # The file changed since that session began (a re-trim): its bytes cannot continue
+        # it. YouTube drops an unfinished session after a week; nothing was published.
+        log.info("recording %s: the video changed size; starting a new upload", sc.recording_id)
+        session = None
+    elif session:
         try:
             state = client.query_offset(session, size)
         except SessionGone:
@@ -251,14 +258,21 @@ def _youtube_upload(
         _save_target(sc, target.id, upload_offset=confirmed)
         sc.progress(confirmed / size if size else 1.0, "uploading")
 
-    done = client.upload(
-        session,
-        video,
-        size=size,
-        offset=offset,
-        chunk_size=sc.runtime.settings.youtube.upload_chunk_mb * 1024 * 1024,
-        on_progress=progress,
-    )
+    chunk = sc.runtime.settings.youtube.upload_chunk_mb * 1024 * 1024
+    try:
+        done = client.upload(
+            session, video, size=size, offset=offset, chunk_size=chunk, on_progress=progress
+        )
+    except SessionGone:
+        # Expired mid-upload (404/410): the video may still have been finished; look, then
+        # begin once more in a new session saved before its first byte.
+        found = client.find_video_by_marker(target.idempotency_key)
+        if found:
+            return found
+        body = add_marker(youtube_body(meta.values), target.idempotency_key)
+        session = client.start_session(body, size=size, mime="video/mp4")
+        _save_target(sc, target.id, upload_session_uri=session, upload_offset=0, upload_total=size)
+        done = client.upload(session, video, size=size, chunk_size=chunk, on_progress=progress)
     return str(done["id"])
 
 
@@ -300,7 +314,7 @@ def publish_vk(
         api_version=s.vk.api_version,
         auth=VKAuth(sc.http, id_base_url=s.vk.id_base_url, tokens=tokens, on_refresh=persist),
     )
-    if target.remote_id and not sc.force:
+    if target.remote_id:
         owner, vid = (int(x) for x in str(target.remote_id).split("_"))
         return client.video_url(owner, vid)
     video = Path(sc.artifacts.get("trimmed") or sc.artifacts.get("source") or "")
@@ -383,17 +397,24 @@ def run_upload(sc: StageContext) -> StageOutcome:
     with open_context(sc.runtime, sc.scope) as ctx:
         rec = ctx.repos.recordings.require(sc.recording_id)
         pairs = publishing.ensure_targets(ctx, rec)
-        plans = [
-            (t.id, p, publishing.resolve_for(ctx, rec, p))
-            for t, p in pairs
-            if sc.force or t.status != TargetStatus.UPLOADED.value
-        ]
+        forced = set(sc.state.get("republished", []))
+        if sc.force:  # redo outputs: once per run, not again when a retry of it resumes
+            forced |= {t.id for t, _ in pairs if publishing.reset_for_republish(t)}
+        plans = []
+        for t, p in pairs:
+            if t.status == TargetStatus.UPLOADED.value:
+                continue
+            cred = ctx.repos.credentials.get(p.credential_id) if p.credential_id else None
+            plans.append((t.id, p, cred, publishing.resolve_for(ctx, rec, p)))
+    if sc.force:
+        sc.save_state({**sc.state, "republished": sorted(forced)})
     if not pairs:
         return StageOutcome(skipped=True, result={"reason": "the template names no presets"})
     done: list[str] = []
     failed: list[str] = []
+    transient: list[str] = []
     deferred: list[datetime] = []
-    for target_id, preset, meta in plans:
+    for target_id, preset, cred, meta in plans:
         with open_context(sc.runtime, sc.scope) as ctx:
             target = ctx.repos.targets.require(target_id)
             target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
@@ -406,6 +427,8 @@ def run_upload(sc: StageContext) -> StageOutcome:
             target.sent_metadata = {**meta.values, **kept}
             target.repairs = [r.__dict__ for r in meta.repairs]
         try:
+            if cred is not None and cred.status == CredentialStatus.NEEDS_REAUTH.value:
+                raise CredentialDead("it was refused before; add it again once re-authorized")
             url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)
         except QuotaDeferred as exc:
             # Not a failure: the platform's quota resets at retry_at; the stage waits for it.
@@ -415,10 +438,15 @@ def run_upload(sc: StageContext) -> StageOutcome:
             deferred.append(exc.retry_at)
             continue
         except CredentialDead as exc:
-            why = f"re-authenticate {preset.name}'s credential: {exc.message}"
+            name = cred.name if cred is not None else preset.name
+            why = f"re-authenticate {name}: {exc.message}"
             _finish(sc, target_id, TargetStatus.FAILED, error=why)
-            log.error("target %s of recording %s: %s", preset.name, rec.id, why)
+            log.error("recording %s, target %s: %s", rec.id, preset.name, why)
             failed.append(f"{preset.name}: {why}")
+            continue
+        except RetryableError as exc:  # the in-stage retries ran out: the stage retries later
+            _finish(sc, target_id, TargetStatus.FAILED, error=exc.message)
+            transient.append(f"{preset.name}: {exc.message}")
             continue
         except LeapError as exc:
             _finish(sc, target_id, TargetStatus.FAILED, error=exc.message)
@@ -426,11 +454,17 @@ def run_upload(sc: StageContext) -> StageOutcome:
             continue
         _finish(sc, target_id, TargetStatus.UPLOADED, url=url)
         done.append(preset.name)
-    if failed:
-        raise LeapError(f"{len(failed)} of {len(pairs)} target(s) failed: " + "; ".join(failed))
     if deferred:
+        # Targets that failed meanwhile keep their error and are tried again on that pass.
         wait = max(1.0, (min(deferred) - utcnow()).total_seconds())
         raise Waiting(f"{len(deferred)} target(s) wait for the platform's quota reset", wait)
+    if transient:
+        raise RetryableError(
+            f"{len(transient)} of {len(pairs)} target(s) will be retried: " + "; ".join(transient),
+            provider="upload",
+        )
+    if failed:
+        raise LeapError(f"{len(failed)} of {len(pairs)} target(s) failed: " + "; ".join(failed))
     return StageOutcome(result={"published": done, "targets": len(pairs)})
 
 

@@ -397,11 +397,14 @@ class VKClient:
     # -- lookups ------------------------------------------------------------------------------
 
     def find_video_by_marker(self, owner_id: int, marker: str, *, recent: int = 50) -> int | None:
-        """The id of one of the owner's recent videos whose description holds `marker`.
+        """The id of one of the owner's recent, processed videos whose description holds
+        `marker`.
 
         Looks through video.get (the newest `recent` videos), then video.search over the
-        account's own videos. VK may list a video.save slot whose file never arrived; check
-        `processing`/the file with video.get if the difference matters.
+        account's own videos. A video still `processing` is passed over: VK lists a video.save
+        slot whose file never arrived that way too, and taking it for a published video would
+        lose the upload. The caller re-sends to the saved slot instead, which is safe either
+        way (a file sent to a slot replaces, never adds).
         """
         listing = self.call("video.get", {"owner_id": owner_id, "count": min(recent, 200)})
         found = _match(listing, owner_id, marker)
@@ -421,7 +424,7 @@ def _match(listing: Any, owner_id: int, marker: str) -> int | None:
     for item in items or []:
         if not isinstance(item, dict) or marker not in str(item.get("description") or ""):
             continue
-        if item.get("owner_id") not in (None, owner_id):
+        if item.get("owner_id") not in (None, owner_id) or item.get("processing"):
             continue
         video_id = item.get("id")
         if isinstance(video_id, int) and not isinstance(video_id, bool):

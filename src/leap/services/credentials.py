@@ -87,8 +87,16 @@ def parse_kind(kind: str) -> CredentialKind:
 
 def validate_payload(kind: CredentialKind, raw: Mapping[str, Any]) -> dict[str, Any]:
     data = dict(raw)
-    if kind is CredentialKind.ZOOM_OAUTH and "expires_at" not in data and "expires_in" in data:
-        data["expires_at"] = time.time() + float(data["expires_in"])
+    # A token response as saved from the exchange carries expires_in (seconds from then); the
+    # file is read now, so that is the best estimate of when it lapses.
+    expiring = (CredentialKind.ZOOM_OAUTH, CredentialKind.VK)
+    if kind in expiring and "expires_at" not in data and data.get("expires_in"):
+        data["expires_at"] = time.time() + float(data.pop("expires_in"))
+    if kind is CredentialKind.VK and data.get("refresh_token") and not data.get("client_id"):
+        raise UsageError(
+            "vk credential: a refresh_token needs the app's client_id to be refreshed "
+            '(add "client_id" to the file or pass --client-id)'
+        )
     try:
         model = SCHEMAS[kind].model_validate(data)
     except ValidationError as exc:
@@ -99,15 +107,29 @@ def validate_payload(kind: CredentialKind, raw: Mapping[str, Any]) -> dict[str, 
 
 
 def add_credential(
-    ctx: Context, name: str, kind: CredentialKind, raw: Mapping[str, Any]
+    ctx: Context, name: str, kind: CredentialKind, raw: Mapping[str, Any], *, replace: bool = False
 ) -> Credential:
+    """Store a new credential; with `replace`, new secrets for an existing one of the same
+    kind (re-authentication): sources and presets keep using it, and it is active again."""
     if not NAME_RE.fullmatch(name):
         raise UsageError(f"invalid credential name '{name}': letters, digits, '.', '_', '-'")
-    if ctx.repos.credentials.by_name(name) is not None:
-        raise Conflict(f"credential '{name}' already exists (remove it first)")
+    existing = ctx.repos.credentials.by_name(name)
+    if existing is not None and not replace:
+        raise Conflict(f"credential '{name}' already exists (add --replace to re-authenticate it)")
+    if existing is not None and existing.kind != kind.value:
+        raise Conflict(f"credential '{name}' is a {existing.kind} credential, not {kind.value}")
     payload = validate_payload(kind, raw)
     public = {k: v for k, v in payload.items() if k in PUBLIC_KEYS}
     expires = payload.get("expires_at")
+    if existing is not None:
+        existing.secret = ctx.vault.encrypt(payload)
+        existing.public = public
+        existing.expires_at = (
+            _epoch_to_dt(expires) if isinstance(expires, (int, float)) and expires else None
+        )
+        existing.status, existing.status_reason = CredentialStatus.ACTIVE.value, None
+        ctx.session.flush()
+        return existing
     cred = ctx.repos.credentials.add(
         Credential(
             name=name,

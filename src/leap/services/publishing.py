@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,24 @@ def ensure_targets(ctx: Context, rec: Recording) -> list[tuple[OutputTarget, Out
             )
         out.append((target, preset))
     return out
+
+
+def reset_for_republish(target: OutputTarget) -> bool:
+    """Forget a target's publication so a forced run publishes it again, as a new video under
+    a new idempotency key (the old marker would lead lookups back to the old video). False
+    when there is nothing to forget."""
+    if not (
+        target.status == TargetStatus.UPLOADED.value
+        or target.remote_id
+        or target.upload_session_uri
+    ):
+        return False
+    target.status = TargetStatus.PENDING.value
+    target.remote_id = target.url = target.upload_session_uri = None
+    target.upload_offset = target.upload_total = 0
+    target.sent_metadata, target.error, target.uploaded_at = {}, None, None
+    target.idempotency_key = "leap-" + secrets.token_hex(12)
+    return True
 
 
 @dataclass(frozen=True)
