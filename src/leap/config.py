@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -79,6 +79,29 @@ class YouTubeSettings(_Section):
     # chunk; chunks stream from disk, so memory does not grow with it. Bigger chunks mean
     # fewer round trips (see benchmarks/bench_upload.py).
     upload_chunk_mb: int = Field(default=32, ge=1, le=1024)
+    # Quota units per call. Google's figures changed in 2025-2026 and the docs disagree on
+    # videos.insert (1,600 units, or a call in a separate uploads bucket: then set it to 0);
+    # set what your project's quota page shows. A publish is charged the insert plus the
+    # extras it uses (thumbnail, playlist item, captions).
+    costs: dict[str, int] = Field(
+        default_factory=lambda: {
+            "videos.insert": 1600,
+            "thumbnails.set": 50,
+            "playlistItems.insert": 50,
+            "captions.insert": 400,
+        }
+    )
+
+    @field_validator("costs")
+    @classmethod
+    def _known_calls(cls, value: dict[str, int]) -> dict[str, int]:
+        known = ("videos.insert", "thumbnails.set", "playlistItems.insert", "captions.insert")
+        for call, units in value.items():
+            if call not in known:
+                raise ValueError(f"unknown call {call!r}; known: {', '.join(known)}")
+            if units < 0:
+                raise ValueError(f"{call}: a cost cannot be negative")
+        return value
 
 
 class VKSettings(_Section):

@@ -122,6 +122,7 @@ def publish_youtube(
         auth,
         api_base_url=s.youtube.api_base_url,
         upload_base_url=s.youtube.upload_base_url,
+        costs=s.youtube.costs,
     )
     video = Path(sc.artifacts.get("trimmed") or sc.artifacts.get("source") or "")
     if not video.is_file():
@@ -130,7 +131,13 @@ def publish_youtube(
     project = str(secret["client_id"])  # quotas belong to the Google project of the client
     if not target.upload_session_uri and not target.remote_id:
         with open_context(sc.runtime, sc.scope) as ctx:
-            wait_until = youtube_quota.reserve_upload(ctx, project)
+            units = youtube_quota.publish_units(
+                s.youtube.costs,
+                thumbnail=bool(meta.values.get("thumbnail")),
+                playlist=bool(meta.values.get("playlist_id")),
+                captions=bool(meta.values.get("captions") and sc.artifacts.get("srt")),
+            )
+            wait_until = youtube_quota.reserve_upload(ctx, project, units)
         if wait_until is not None:
             raise QuotaDeferred(
                 "today's YouTube quota is spent (LEAP's ledger)",

@@ -15,16 +15,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import YouTubeQuotaUsage
-from leap.providers.youtube import COSTS, next_pacific_midnight
+from leap.providers.youtube import next_pacific_midnight
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
-# What one published video costs at most: the upload, a thumbnail, a playlist item, captions.
-PUBLISH_UNITS = (
-    COSTS["videos.insert"]
-    + COSTS["thumbnails.set"]
-    + COSTS["playlistItems.insert"]
-    + COSTS["captions.insert"]
-)
 
 
 def pacific_day(now: datetime | None = None) -> date:
@@ -85,14 +78,23 @@ def ledger(ctx: Context, project: str) -> Ledger:
     )
 
 
-def reserve_upload(ctx: Context, project: str) -> datetime | None:
+def publish_units(costs: dict[str, int], *, thumbnail: bool, playlist: bool, captions: bool) -> int:
+    """What one publish costs: the insert, and each extra it will make."""
+    calls = ["videos.insert"]
+    calls += ["thumbnails.set"] if thumbnail else []
+    calls += ["playlistItems.insert"] if playlist else []
+    calls += ["captions.insert"] if captions else []
+    return sum(costs.get(call, 0) for call in calls)
+
+
+def reserve_upload(ctx: Context, project: str, units_needed: int) -> datetime | None:
     """Charge one publish to today's counters; None if it fits, else when to try again."""
     day = pacific_day()
     y = ctx.settings.youtube
     units, uploads = _row(ctx, project, "units", day), _row(ctx, project, "uploads", day)
-    if units.used + PUBLISH_UNITS > y.daily_units or uploads.used + 1 > y.daily_uploads:
+    if units.used + units_needed > y.daily_units or uploads.used + 1 > y.daily_uploads:
         return next_pacific_midnight(utcnow())
-    units.used += PUBLISH_UNITS
+    units.used += units_needed
     uploads.used += 1
     return None
 
