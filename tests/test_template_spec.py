@@ -524,3 +524,23 @@ def test_valid_metadata_templates_pass() -> None:
         'thumbnail = "thumbnails/x.png"\ntags = ["{template}"]\n'
     )
     assert parse_template(text, origin="t.toml").metadata["topics_display"] == "chapters"
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ('"tomorrow"', "is not an ISO 8601 time"),
+        ('"2026-05-01T18:00:00"', "needs a UTC offset"),
+        ("2026-05-01T18:00:00", "needs a UTC offset"),  # a TOML local datetime, unquoted
+    ],
+)
+def test_publish_at_is_checked_when_saved(value: str, needle: str) -> None:
+    text = f'name = "t"\n[match]\nkeywords = ["a"]\n[metadata]\npublish_at = {value}\n'
+    with pytest.raises(UsageError) as err:
+        parse_template(text, origin="t.toml")
+    assert "metadata.publish_at" in err.value.message and needle in err.value.message
+
+
+def test_a_toml_datetime_with_an_offset_is_a_valid_publish_at() -> None:
+    text = 'name = "t"\n[match]\nkeywords = ["a"]\n[metadata]\npublish_at = 2026-05-01T18:00:00Z\n'
+    assert parse_template(text, origin="t.toml").metadata["publish_at"].startswith("2026-05-01T18")

@@ -26,6 +26,7 @@ __all__ = [
     "YT_MAX_TITLE_CHARS",
     "Repair",
     "check_templates",
+    "parse_publish_at",
     "preflight_vk",
     "preflight_youtube",
     "resolve_metadata",
@@ -384,9 +385,26 @@ def check_templates(meta: Mapping[str, Any], origin: str) -> None:
             f"{origin}: metadata.topics_display: {display!r} is not one of "
             + ", ".join(TOPICS_DISPLAYS)
         )
+    if "publish_at" in meta and meta["publish_at"] not in (None, ""):
+        parse_publish_at(meta["publish_at"], f"{origin}: metadata.publish_at")
     thumb = meta.get("thumbnail")
     if isinstance(thumb, str) and thumb:
         try:
             thumbnails.candidates(Path(), 0, thumb)
         except UsageError as exc:
             raise UsageError(f"{origin}: metadata.{exc.message}") from None
+
+
+def parse_publish_at(value: Any, where: str) -> datetime:
+    """publish_at as an aware datetime: a quoted ISO 8601 string with its UTC offset."""
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: write it as a quoted ISO 8601 string with an offset")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{where}: {value!r} is not an ISO 8601 time (e.g. 2026-05-01T18:00:00+03:00)"
+        ) from None
+    if moment.tzinfo is None:
+        raise UsageError(f"{where}: {value!r} needs a UTC offset (e.g. +03:00 or Z)")
+    return moment

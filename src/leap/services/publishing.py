@@ -7,7 +7,6 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,14 @@ from zoneinfo import ZoneInfo
 from leap.context import Context
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
 from leap.domain import TargetStatus
-from leap.metadata import RENDERED, Repair, preflight_vk, preflight_youtube, resolve_metadata
+from leap.metadata import (
+    RENDERED,
+    Repair,
+    parse_publish_at,
+    preflight_vk,
+    preflight_youtube,
+    resolve_metadata,
+)
 from leap.rendering import RenderContext, render
 from leap.services import runs
 from leap.topics import Topics
@@ -119,8 +125,8 @@ def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
         origins["path"] = "default"
     rc = render_context(ctx, rec)
     publish_at = values.get("publish_at")
-    if isinstance(publish_at, str) and publish_at:
-        rc = replace(rc, publish_time=datetime.fromisoformat(publish_at))
+    if publish_at:
+        rc = replace(rc, publish_time=parse_publish_at(publish_at, "metadata.publish_at"))
     display = str(values.get("topics_display") or "timestamps")
     stamps = bool(values.get("show_timestamps", True))
     for key in RENDERED:

@@ -11,6 +11,7 @@ from leap.db.models import Recording
 from leap.db.repos import RecordingQuery
 from leap.domain import RecordingStatus
 from leap.errors import UsageError
+from leap.metadata import check_templates
 from leap.processing import Resolved, parse_value, set_override
 from leap.services import mapping, publishing, runs
 from leap.views import recording_view
@@ -128,6 +129,7 @@ def configure_meta(
             raise UsageError(f"--set {assignment!r}: expected KEY=VALUE")
         key, raw = assignment.split("=", 1)
         overrides[key.strip()] = parse_value(raw)
+    check_templates(overrides, "--set")
     if reset or assignments:
         rec.meta_overrides = overrides
     out = []
