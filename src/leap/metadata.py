@@ -158,21 +158,6 @@ def _chapters_problem(stamps: list[int], duration_s: float | None) -> str | None
 # YouTube
 
 
-def _parse_publish_at(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"publish_at: not an ISO 8601 time: {value!r}") from None
-    else:
-        raise UsageError(f"publish_at: expected a time, not {value!r}")
-    if moment.tzinfo is None:
-        raise UsageError(f"publish_at: {value!r} has no timezone")
-    return moment
-
-
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -221,9 +206,13 @@ def preflight_youtube(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Rep
         duration = out.get("duration_s")
         problem = _chapters_problem(stamps, float(duration) if duration is not None else None)
         if problem is not None:
-            kept = "\n".join(line for line in lines if _chapter_seconds(line) is None)
-            kept = re.sub(r"\n{3,}", "\n\n", kept).strip("\n")
-            fix("description", f"chapter lines removed: {problem}", kept)
+            # Not chapters, but still a useful list (YouTube links every timestamp): a bullet
+            # in front keeps each line and stops YouTube reading them as broken chapters.
+            kept = "\n".join(
+                f"• {line.lstrip()}" if _chapter_seconds(line) is not None else line
+                for line in lines
+            )
+            fix("description", f"timestamps kept as a list, not chapters: {problem}", kept)
 
     if "tags" in out:
         raw = out["tags"]
@@ -246,7 +235,7 @@ def preflight_youtube(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Rep
     if "privacy" in out and out["privacy"] not in YT_PRIVACY:
         fix("privacy", f"not one of {', '.join(YT_PRIVACY)}; made private", "private")
     if out.get("publish_at") is not None:
-        _parse_publish_at(out["publish_at"])
+        parse_publish_at(out["publish_at"], "publish_at")
         if out.get("privacy") != "private":
             fix("privacy", "publish_at needs private until the scheduled time", "private")
 
@@ -283,7 +272,7 @@ def youtube_body(meta: Mapping[str, Any]) -> dict[str, Any]:
         snippet["defaultAudioLanguage"] = str(fixed["default_audio_language"])
     status: dict[str, Any] = {"privacyStatus": fixed.get("privacy") or "private"}
     if fixed.get("publish_at") is not None:
-        status["publishAt"] = rfc3339(_parse_publish_at(fixed["publish_at"]))
+        status["publishAt"] = rfc3339(parse_publish_at(fixed["publish_at"], "publish_at"))
     if "made_for_kids" in fixed:
         status["selfDeclaredMadeForKids"] = fixed["made_for_kids"]
     if "embeddable" in fixed:
@@ -386,7 +375,10 @@ def check_templates(meta: Mapping[str, Any], origin: str) -> None:
             + ", ".join(TOPICS_DISPLAYS)
         )
     if "publish_at" in meta and meta["publish_at"] not in (None, ""):
-        parse_publish_at(meta["publish_at"], f"{origin}: metadata.publish_at")
+        where = f"{origin}: metadata.publish_at"
+        if not isinstance(meta["publish_at"], str):  # stored as JSON: text, not a TOML time
+            raise UsageError(f"{where}: write it as a quoted ISO 8601 string with an offset")
+        parse_publish_at(meta["publish_at"], where)
     thumb = meta.get("thumbnail")
     if isinstance(thumb, str) and thumb:
         try:
@@ -396,15 +388,19 @@ def check_templates(meta: Mapping[str, Any], origin: str) -> None:
 
 
 def parse_publish_at(value: Any, where: str) -> datetime:
-    """publish_at as an aware datetime: a quoted ISO 8601 string with its UTC offset."""
-    if not isinstance(value, str):
+    """publish_at as an aware datetime: ISO 8601 text ("Z" allowed) or a datetime, with its
+    UTC offset."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"{where}: {value!r} is not an ISO 8601 time (e.g. 2026-05-01T18:00:00+03:00)"
+            ) from None
+    else:
         raise UsageError(f"{where}: write it as a quoted ISO 8601 string with an offset")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(
-            f"{where}: {value!r} is not an ISO 8601 time (e.g. 2026-05-01T18:00:00+03:00)"
-        ) from None
     if moment.tzinfo is None:
         raise UsageError(f"{where}: {value!r} needs a UTC offset (e.g. +03:00 or Z)")
     return moment
