@@ -213,3 +213,17 @@ def test_every_variable_renders() -> None:
     for name in VARIABLES:
         validate_template(f"{{{name}}}")
         assert isinstance(render(f"{{{name}}}", CTX), str)
+
+
+@pytest.mark.parametrize(
+    ("title", "component"),
+    [("A/B", "A∕B"), ("..", "_.."), ("a\\b", "a∖b"), ("plain", "plain")],
+)
+def test_path_values_stay_inside_one_component(title: str, component: str) -> None:
+    from dataclasses import replace
+
+    from leap.rendering import for_paths
+
+    ctx = for_paths(replace(CTX, title=title))
+    out = render("/srv/published/{title}/video", ctx, where="metadata.path")
+    assert out == f"/srv/published/{component}/video"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ __all__ = [
     "TOPICS_DISPLAYS",
     "VARIABLES",
     "RenderContext",
+    "for_paths",
     "format_time",
     "render",
     "render_topics",
@@ -66,6 +67,25 @@ class RenderContext:
     themes: list[str] = field(default_factory=list)
     topics: Topics | None = None
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+
+def for_paths(ctx: RenderContext) -> RenderContext:
+    """The same values made safe inside one path component: a title such as "A/B" or ".."
+    must not add folders or climb out of the one the path template names."""
+
+    def safe(text: str) -> str:
+        text = text.replace("/", "∕").replace("\\", "∖").replace("\0", "")
+        return "_" + text if text in (".", "..") else text
+
+    return replace(
+        ctx,
+        title=safe(ctx.title),
+        display_name=safe(ctx.display_name),
+        host=safe(ctx.host),
+        template=safe(ctx.template),
+        source=safe(ctx.source),
+        themes=[safe(t) for t in ctx.themes],
+    )
 
 
 # ---------------------------------------------------------------------------------------------

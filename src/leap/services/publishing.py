@@ -22,7 +22,7 @@ from leap.metadata import (
     preflight_youtube,
     resolve_metadata,
 )
-from leap.rendering import RenderContext, render
+from leap.rendering import RenderContext, for_paths, render
 from leap.services import runs
 from leap.topics import Topics
 
@@ -133,7 +133,7 @@ def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
         if isinstance(values.get(key), str):
             values[key] = render(
                 values[key],
-                rc,
+                for_paths(rc) if key == "path" else rc,
                 topics_display=display,
                 show_timestamps=stamps,
                 where=f"metadata.{key}",
