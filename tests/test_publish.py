@@ -332,3 +332,21 @@ def test_a_credential_marked_dead_is_not_asked_again_until_replaced(
     assert cli("--json", "credentials", "list").json()[0]["status"] == "active"
     assert cli("process", str(ready), "--now", "--stages", "upload").code == 0
     assert targets(cli, ready)["yt"]["status"] == "uploaded" and fake.video_count == 1
+
+
+def test_preview_is_exactly_what_is_sent(
+    ready: int, cli: Any, youtube: tuple[FakeYouTube, str]
+) -> None:
+    fake, _ = youtube
+    res = cli("--json", "recordings", "meta", str(ready), "--preview")
+    assert res.code == 0, res.stderr
+    preview = {item["preset"]: item["request"] for item in res.json()}
+    assert any(t.startswith("leap-") for t in preview["yt"]["snippet"]["tags"])
+    assert set(preview["folder"]) == {"folder", "metadata.json"}
+    assert cli("process", str(ready), "--now").code == 0
+    [video] = fake.videos.values()
+    sent = video.resource
+    assert sent["snippet"] == preview["yt"]["snippet"]
+    assert {k: v for k, v in sent["status"].items() if k != "uploadStatus"} == preview["yt"][
+        "status"
+    ]

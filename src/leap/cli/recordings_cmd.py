@@ -99,7 +99,7 @@ def meta(
         return
     for item in per_preset:
         if preview:
-            state.output.record(item["values"], title=f"{item['preset']} ({item['platform']})")
+            state.output.record(item["request"], title=f"{item['preset']} ({item['platform']})")
             for r in item["repairs"]:
                 state.output.warning(f"{item['preset']}: repaired {r['field']}: {r['what']}")
         else:

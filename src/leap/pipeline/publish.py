@@ -17,7 +17,6 @@ from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
 from leap.domain import CredentialStatus, TargetStatus
 from leap.errors import CredentialDead, LeapError
-from leap.metadata import vk_save_params, youtube_body
 from leap.pipeline.download import copy_local
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
 from leap.providers.http import PermanentError, RetryableError
@@ -27,7 +26,6 @@ from leap.providers.youtube import (
     SessionGone,
     YouTubeAuth,
     YouTubeClient,
-    add_marker,
 )
 from leap.services import credentials, publishing, youtube_quota
 from leap.services.publishing import Metadata
@@ -256,7 +254,7 @@ def _youtube_upload(
                 return str(state["id"])  # finished before the crash
             offset = state
     if not session:
-        body = add_marker(youtube_body(meta.values), target.idempotency_key)
+        body = publishing.youtube_request(meta.values, target.idempotency_key)
         session = client.start_session(body, size=size, mime="video/mp4")
         _save_target(sc, target.id, upload_session_uri=session, upload_offset=0, upload_total=size)
         offset = 0
@@ -276,7 +274,7 @@ def _youtube_upload(
         found = client.find_video_by_marker(target.idempotency_key)
         if found:
             return found
-        body = add_marker(youtube_body(meta.values), target.idempotency_key)
+        body = publishing.youtube_request(meta.values, target.idempotency_key)
         session = client.start_session(body, size=size, mime="video/mp4")
         _save_target(sc, target.id, upload_session_uri=session, upload_offset=0, upload_total=size)
         done = client.upload(session, video, size=size, chunk_size=chunk, on_progress=progress)
@@ -362,9 +360,7 @@ def publish_vk(
                         exc.message,
                     )
         if published is None:
-            params = dict(vk_save_params(meta.values))
-            params["description"] = (params.get("description", "") + f"\n\n{marker}").strip()
-            slot = client.save_video(params)
+            slot = client.save_video(publishing.vk_request(meta.values, target.idempotency_key))
             _save_target(
                 sc,
                 target.id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ from leap.metadata import (
     preflight_vk,
     preflight_youtube,
     resolve_metadata,
+    vk_save_params,
+    youtube_body,
 )
+from leap.providers.youtube import add_marker
 from leap.rendering import RenderContext, for_paths, render
 from leap.services import runs
 from leap.topics import Topics
@@ -77,6 +81,34 @@ def reset_for_republish(target: OutputTarget) -> bool:
     target.sent_metadata, target.error, target.uploaded_at = {}, None, None
     target.idempotency_key = "leap-" + secrets.token_hex(12)
     return True
+
+
+def youtube_request(values: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The videos.insert body exactly as sent: the resource with LEAP's marker tag."""
+    return add_marker(youtube_body(dict(values)), key)
+
+
+def vk_request(values: Mapping[str, Any], key: str) -> dict[str, str]:
+    """The video.save parameters exactly as sent: the marker line ends the description."""
+    params = dict(vk_save_params(dict(values)))
+    params["description"] = (params.get("description", "") + f"\n\n#{key}").strip()
+    return params
+
+
+def target_key(ctx: Context, rec: Recording, preset: OutputPreset) -> str:
+    target = ctx.repos.targets.find(recording_id=rec.id, preset_id=preset.id)
+    return target.idempotency_key if target is not None else idempotency_key(rec.id, preset.id)
+
+
+def request_preview(key: str, platform: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What publishing would send for these values: the request body per platform, or for a
+    local export the folder and the metadata.json fields."""
+    if platform == "youtube":
+        return youtube_request(values, key)
+    if platform == "vk":
+        return dict(vk_request(values, key))
+    fields = ("title", "description", "tags")
+    return {"folder": values.get("path"), "metadata.json": {k: values.get(k) for k in fields}}
 
 
 @dataclass(frozen=True)

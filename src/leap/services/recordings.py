@@ -142,6 +142,9 @@ def configure_meta(
                 "values": meta.values,
                 "origins": meta.origins,
                 "repairs": [r.__dict__ for r in meta.repairs],
+                "request": publishing.request_preview(
+                    publishing.target_key(ctx, rec, preset), preset.platform, meta.values
+                ),
             }
         )
     return out
