@@ -350,3 +350,12 @@ def test_preview_is_exactly_what_is_sent(
     assert {k: v for k, v in sent["status"].items() if k != "uploadStatus"} == preview["yt"][
         "status"
     ]
+
+
+def test_vk_flood_control_defers_the_target(cli: Any, vk_ready: tuple[Any, int]) -> None:
+    fake, rid = vk_ready
+    fake.inject_api_error(9, methods=("video.save",))
+    cli("process", str(rid), "--now")  # returns once the stage is waiting
+    t = targets(cli, rid)["vkp"]
+    assert t["status"] == "deferred" and "flood control" in t["error"].lower()
+    assert fake.video_count == 0 and fake.api_calls.count("video.save") == 1

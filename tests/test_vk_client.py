@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import tracemalloc
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from leap.metadata import vk_save_params
 from leap.providers.http import (
     CredentialRejected,
+    Deferred,
     PermanentError,
     RetryableError,
     RetryPolicy,
@@ -195,8 +197,20 @@ def test_group_video_over_the_real_server(kit: Kit, tmp_path: Path) -> None:
     assert len(kit.sleeps) == 2  # the dropped API call and the 503 on upload
 
 
-@pytest.mark.parametrize("codes", [(6,), (9,), (6, 9, 6)])
-def test_rate_and_flood_errors_are_retried(kit: Kit, codes: tuple[int, ...]) -> None:
+def test_flood_control_defers_instead_of_hammering(kit: Kit) -> None:
+    fake = FakeVK()
+    vk, _ = kit.client(fake)
+    fake.inject_api_error(9, methods=("video.save",))
+    with pytest.raises(Deferred) as err:
+        vk.save_video({"name": "x", "description": "y"})
+    assert err.value.reason == "flood control"
+    wait = (err.value.retry_at - datetime.now(UTC)).total_seconds()
+    assert 25 * 60 < wait <= 30 * 60
+    assert kit.sleeps == [] and fake.api_calls == ["video.save"]  # one call, no back-off loop
+
+
+@pytest.mark.parametrize("codes", [(6,), (6, 6, 6)])
+def test_rate_errors_are_retried(kit: Kit, codes: tuple[int, ...]) -> None:
     fake = FakeVK()
     vk, _ = kit.client(fake)
     for code in codes:

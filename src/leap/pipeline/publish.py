@@ -19,7 +19,7 @@ from leap.domain import CredentialStatus, TargetStatus
 from leap.errors import CredentialDead, LeapError
 from leap.pipeline.download import copy_local
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
-from leap.providers.http import PermanentError, RetryableError
+from leap.providers.http import Deferred, PermanentError, RetryableError
 from leap.providers.vk import VKAuth, VKClient, VKTokens
 from leap.providers.youtube import (
     QuotaDeferred,
@@ -174,7 +174,7 @@ def publish_youtube(
     if extras.get("playlist_id") and "playlist" not in done:
         try:
             client.add_to_playlist(str(extras["playlist_id"]), video_id)
-        except (QuotaDeferred, CredentialDead, RetryableError):
+        except (Deferred, CredentialDead, RetryableError):
             raise  # deferred, dead or retried like the upload itself; the video stays recorded
         except LeapError as exc:
             raise LeapError(
@@ -433,8 +433,9 @@ def run_upload(sc: StageContext) -> StageOutcome:
             if cred is not None and cred.status == CredentialStatus.NEEDS_REAUTH.value:
                 raise CredentialDead("it was refused before; add it again once re-authorized")
             url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)
-        except QuotaDeferred as exc:
-            # Not a failure: the platform's quota resets at retry_at; the stage waits for it.
+        except Deferred as exc:
+            # Not a failure: the quota resets (or flood control ends) at retry_at; the stage
+            # waits for it.
             _finish(
                 sc, target_id, TargetStatus.DEFERRED, error=exc.message, deferred_until=exc.retry_at
             )
@@ -460,7 +461,7 @@ def run_upload(sc: StageContext) -> StageOutcome:
     if deferred:
         # Targets that failed meanwhile keep their error and are tried again on that pass.
         wait = max(1.0, (min(deferred) - utcnow()).total_seconds())
-        raise Waiting(f"{len(deferred)} target(s) wait for the platform's quota reset", wait)
+        raise Waiting(f"{len(deferred)} target(s) wait for the platform (quota or flood)", wait)
     if transient:
         raise RetryableError(
             f"{len(transient)} of {len(pairs)} target(s) will be retried: " + "; ".join(transient),

@@ -47,6 +47,18 @@ class ProviderError(LeapError):
         self.status = status
 
 
+class Deferred(ProviderError):
+    """The platform asks to come back later (a spent quota, flood control): not a failure.
+    Publishing parks the target until retry_at."""
+
+    def __init__(
+        self, message: str, *, provider: str, status: int | None, reason: str, retry_at: datetime
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.reason = reason
+        self.retry_at = retry_at
+
+
 class RetryableError(ProviderError):
     def __init__(
         self,

@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +20,7 @@ import httpx
 from leap.errors import UsageError
 from leap.providers.http import (
     CredentialRejected,
+    Deferred,
     PermanentError,
     RetryableError,
     RetryPolicy,
@@ -41,7 +42,10 @@ ERROR_AUTH = 5
 ERROR_TOO_MANY_PER_SECOND = 6
 ERROR_FLOOD = 9
 ERROR_CAPTCHA = 14
-_RETRYABLE_CODES = {ERROR_TOO_MANY_PER_SECOND, ERROR_FLOOD}
+_RETRYABLE_CODES = {ERROR_TOO_MANY_PER_SECOND}
+# Flood control (9) is VK refusing more of the same action for a while, not a per-second
+# limit: seconds of back-off only earn more 9s. The target waits this long instead.
+FLOOD_WAIT = timedelta(minutes=30)
 _READ_BLOCK = 1024 * 1024
 
 
@@ -438,6 +442,14 @@ def _raise_api_error(method: str, error: dict[str, Any]) -> None:
     what = f"vk: {method} failed with error {code}: {text}"
     if code == ERROR_AUTH:
         raise _AuthFailed(what, provider=PROVIDER, status=200)
+    if code == ERROR_FLOOD:
+        raise Deferred(
+            f"{what}; trying again in {FLOOD_WAIT.seconds // 60} minutes",
+            provider=PROVIDER,
+            status=200,
+            reason="flood control",
+            retry_at=datetime.now(UTC) + FLOOD_WAIT,
+        )
     if code in _RETRYABLE_CODES:
         raise RetryableError(what, provider=PROVIDER, status=200)
     if code == ERROR_CAPTCHA:

@@ -23,8 +23,8 @@ from leap.errors import QuotaExceeded, UsageError
 from leap.providers.http import (
     AccessTokenRejected,
     CredentialRejected,
+    Deferred,
     PermanentError,
-    ProviderError,
     ResourceNotFound,
     RetryableError,
     RetryPolicy,
@@ -64,15 +64,15 @@ _QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded"}
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "uploadRateLimitExceeded"}
 
 
-class QuotaDeferred(ProviderError, QuotaExceeded):
+class QuotaDeferred(Deferred, QuotaExceeded):
     """The project's daily quota or the channel's upload cap is spent: try again at retry_at."""
 
     def __init__(
         self, message: str, *, status: int | None, reason: str, retry_at: datetime
     ) -> None:
-        super().__init__(message, provider=PROVIDER, status=status)
-        self.reason = reason
-        self.retry_at = retry_at
+        super().__init__(
+            message, provider=PROVIDER, status=status, reason=reason, retry_at=retry_at
+        )
 
 
 class SessionGone(PermanentError):
