@@ -359,3 +359,34 @@ def test_vk_flood_control_defers_the_target(cli: Any, vk_ready: tuple[Any, int])
     t = targets(cli, rid)["vkp"]
     assert t["status"] == "deferred" and "flood control" in t["error"].lower()
     assert fake.video_count == 0 and fake.api_calls.count("video.save") == 1
+
+
+def test_an_outage_longer_than_the_in_stage_retries_retries_the_stage(
+    ready: int, cli: Any, runtime: Runtime, youtube: tuple[FakeYouTube, str]
+) -> None:
+    """8 answers of 503 use up the client's tries (Retry-After: 0 keeps it quick): the
+    stage is not failed for good but queued again, and the next pass publishes once."""
+    from tests.fakes.youtube import Fault
+
+    fake, _ = youtube
+    fake.inject("upload_start", Fault(503, "backendError", retry_after=0), n=8)
+    runtime.enqueue = lambda *_: None
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        from leap.services import runs
+
+        run = runs.start_run(ctx, ready)
+        first = ctx.repos.stages.next_queued(run.id)
+        assert first is not None
+    run_now(runtime, [first.id], sleep=lambda _s: None)
+    assert fake.requests["upload_start"] == 8 and fake.video_count == 0
+    assert targets(cli, ready)["yt"]["status"] == "failed"  # for now, with the reason
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        upload = next(s for s in ctx.repos.stages.list(run_id=run.id) if s.name == "upload")
+        assert upload.status == "queued" and upload.not_before is not None  # a retry, later
+        ctx.repos.stages.update_where({"not_before": utcnow()}, id=upload.id)
+    run_now(runtime, [upload.id], sleep=lambda _s: None)
+    assert fake.requests["upload_start"] == 9
+    assert fake.video_count == 1 and targets(cli, ready)["yt"]["status"] == "uploaded"
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        upload = next(s for s in ctx.repos.stages.list(run_id=run.id) if s.name == "upload")
+        assert upload.status == "done" and upload.attempts == 2

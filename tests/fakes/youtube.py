@@ -41,6 +41,7 @@ class Fault:
 
     status: int | None  # None: drop the connection before answering
     reason: str = "backendError"
+    retry_after: float | None = None  # sent as a Retry-After header
 
 
 @dataclass
@@ -173,7 +174,10 @@ class FakeYouTube:
                 fault = self._faults[route].popleft()
                 if fault.status is None:
                     raise DropConnection
-                return google_error(fault.status, fault.reason)
+                response = google_error(fault.status, fault.reason)
+                if fault.retry_after is not None:
+                    response.headers["Retry-After"] = f"{fault.retry_after:g}"
+                return response
             if route == "token":
                 return self._token(request)
             if not self._authorized(request):
