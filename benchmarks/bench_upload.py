@@ -196,10 +196,28 @@ def run_leap(base: str, src: Path, size: int, chunk_mb: int, workdir: Path) -> d
     return data
 
 
+def youtube_client(
+    http: httpx.Client, base: str, client_id: str, client_secret: str, refresh_token: str
+) -> tuple[Any, Any]:
+    """LEAP's YouTube client (and its auth) against a server at `base`."""
+    from leap.providers.youtube import YouTubeAuth, YouTubeClient
+
+    auth = YouTubeAuth(
+        http,
+        token_uri=f"{base}/token",
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+    )
+    client = YouTubeClient(
+        http, auth, api_base_url=f"{base}/youtube/v3", upload_base_url=f"{base}/upload/youtube/v3"
+    )
+    return client, auth
+
+
 def child(base: str, src: Path, size: int, chunk_mb: int, db: Path) -> None:
     """The LEAP side, in its own process: session, chunks, a commit per confirmed offset."""
     from leap.providers.http import make_http_client
-    from leap.providers.youtube import YouTubeAuth, YouTubeClient
 
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -213,19 +231,7 @@ def child(base: str, src: Path, size: int, chunk_mb: int, db: Path) -> None:
         conn.commit()
 
     with make_http_client(timeout=60) as http:
-        auth = YouTubeAuth(
-            http,
-            token_uri=f"{base}/token",
-            client_id="bench",
-            client_secret="bench",
-            refresh_token="bench",
-        )
-        client = YouTubeClient(
-            http,
-            auth,
-            api_base_url=f"{base}/youtube/v3",
-            upload_base_url=f"{base}/upload/youtube/v3",
-        )
+        client, _ = youtube_client(http, base, "bench", "bench", "bench")
         t0 = time.perf_counter()
         session = client.start_session({"snippet": {"title": "bench"}}, size=size, mime="video/mp4")
         video = client.upload(
@@ -296,25 +302,14 @@ def bench_fake(workdir: Path, size_mb: int, chunk_mb: int) -> dict[str, float]:
     from tests.fakes.youtube import FakeYouTube
 
     from leap.providers.http import make_http_client
-    from leap.providers.youtube import YouTubeAuth, YouTubeClient
 
     size = size_mb * MB
     src = workdir / "fake-src.bin"
     make_source(src, size)
     fake = FakeYouTube()
     with serve(fake.handler) as base, make_http_client(timeout=120) as http:
-        auth = YouTubeAuth(
-            http,
-            token_uri=f"{base}/token",
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            refresh_token=fake.refresh_token,
-        )
-        client = YouTubeClient(
-            http,
-            auth,
-            api_base_url=f"{base}/youtube/v3",
-            upload_base_url=f"{base}/upload/youtube/v3",
+        client, auth = youtube_client(
+            http, base, fake.client_id, fake.client_secret, fake.refresh_token
         )
         t0 = time.perf_counter()
         session = client.start_session({"snippet": {"title": "bench"}}, size=size, mime="video/mp4")
