@@ -163,7 +163,7 @@ def test_dead_credential_fails_only_its_target(
     fake, _ = youtube
     fake.invalid_grant = True
     res = cli("process", str(ready), "--now")
-    assert res.code == 1 and "Traceback" not in res.stderr
+    assert res.code == 5 and "Traceback" not in res.stderr  # 5: re-authenticate (CLI.md)
     assert "re-authenticate" in res.stderr
     t = targets(cli, ready)
     assert t["yt"]["status"] == "failed" and "re-authenticate" in t["yt"]["error"]
@@ -310,11 +310,11 @@ def test_a_credential_marked_dead_is_not_asked_again_until_replaced(
 ) -> None:
     fake, _ = youtube
     fake.invalid_grant = True
-    assert cli("process", str(ready), "--now").code == 1
+    assert cli("process", str(ready), "--now").code == 5
     tokens = fake.requests["token"]
     fake.invalid_grant = False  # even though Google would answer now: re-adding is the signal
     res = cli("process", str(ready), "--now", "--stages", "upload")
-    assert res.code == 1 and "re-authenticate chan" in res.stderr
+    assert res.code == 5 and "re-authenticate chan" in res.stderr
     assert fake.requests["token"] == tokens and fake.video_count == 0
     # Re-authenticated: the same credential gets new secrets; the preset keeps using it.
     again = cli("credentials", "add", "youtube", "chan", "--from-file", str(tmp_path / "au.json"))

@@ -167,6 +167,8 @@ def _report(state: AppState, rows: list[dict[str, Any]], *, followed: bool) -> N
                 if row["run_id"]:
                     view = runs.run_view(c, c.repos.runs.require(row["run_id"]))
                     row["status"], row["error"] = view["status"], view["error"]
+                    if view["exit_code"] is not None:
+                        row["exit_code"] = view["exit_code"]
                     row["stages"] = view["stages"]
     all_failed = all(r["run_id"] is None or r.get("status") == RunStatus.FAILED.value for r in rows)
     if state.as_json:

@@ -415,6 +415,7 @@ def run_upload(sc: StageContext) -> StageOutcome:
         return StageOutcome(skipped=True, result={"reason": "the template names no presets"})
     done: list[str] = []
     failed: list[str] = []
+    dead: list[str] = []
     transient: list[str] = []
     deferred: list[datetime] = []
     for target_id, preset, cred, meta in plans:
@@ -447,6 +448,7 @@ def run_upload(sc: StageContext) -> StageOutcome:
             _finish(sc, target_id, TargetStatus.FAILED, error=why)
             log.error("recording %s, target %s: %s", rec.id, preset.name, why)
             failed.append(f"{preset.name}: {why}")
+            dead.append(preset.name)
             continue
         except RetryableError as exc:  # the in-stage retries ran out: the stage retries later
             _finish(sc, target_id, TargetStatus.FAILED, error=exc.message)
@@ -468,7 +470,10 @@ def run_upload(sc: StageContext) -> StageOutcome:
             provider="upload",
         )
     if failed:
-        raise LeapError(f"{len(failed)} of {len(pairs)} target(s) failed: " + "; ".join(failed))
+        message = f"{len(failed)} of {len(pairs)} target(s) failed: " + "; ".join(failed)
+        if len(dead) == len(failed):  # only dead credentials: the CLI's exit code 5
+            raise CredentialDead(message)
+        raise LeapError(message)
     return StageOutcome(result={"published": done, "targets": len(pairs)})
 
 

@@ -207,7 +207,12 @@ def _record(
         else:
             assert error is not None
             failed = runs.fail_stage(
-                ctx, claimed.stage_id, worker, error.message, retryable=retryable
+                ctx,
+                claimed.stage_id,
+                worker,
+                error.message,
+                retryable=retryable,
+                exit_code=error.exit_code,
             )
             if failed is None:
                 status = "lost-lease"

@@ -147,7 +147,13 @@ def finish_stage(
 
 
 def fail_stage(
-    ctx: Context, stage_id: int, worker: str | None, error: str, *, retryable: bool
+    ctx: Context,
+    stage_id: int,
+    worker: str | None,
+    error: str,
+    *,
+    retryable: bool,
+    exit_code: int = 1,
 ) -> tuple[StageResult, float | None] | None:
     """A stage failed: back to the queue with a delay while attempts remain (retryable
     errors only), else the run fails. Returns the stage and the retry delay (None: final)."""
@@ -171,6 +177,7 @@ def fail_stage(
         ctx.defer_enqueue(STAGE_TASK, delay=delay, stage_id=st.id)
         return st, delay
     st.status, st.finished_at = StageStatus.FAILED.value, utcnow()
+    st.result = {**st.result, "exit_code": exit_code}  # the CLI's code for this kind of error
     for other in ctx.repos.stages.list(run_id=run.id, status=StageStatus.PENDING.value):
         other.status = StageStatus.CANCELLED.value
     rec.error = f"{st.name}: {error}"
@@ -304,6 +311,14 @@ def run_view(ctx: Context, run: PipelineRun) -> dict[str, Any]:
         "created_at": iso(run.created_at),
         "finished_at": iso(run.finished_at),
         "error": run.error,
+        "exit_code": next(
+            (
+                int(s.result.get("exit_code", 1))
+                for s in rows
+                if s.status == StageStatus.FAILED.value
+            ),
+            None,
+        ),
         "stages": [stage_view(s) for s in rows],
     }
 
