@@ -386,7 +386,47 @@ def test_an_outage_longer_than_the_in_stage_retries_retries_the_stage(
         ctx.repos.stages.update_where({"not_before": utcnow()}, id=upload.id)
     run_now(runtime, [upload.id], sleep=lambda _s: None)
     assert fake.requests["upload_start"] == 9
+    quota = cli("--json", "quota", "youtube").json()
+    assert quota["projects"][0]["uploads"] == "1/6"  # the retry was not charged again
     assert fake.video_count == 1 and targets(cli, ready)["yt"]["status"] == "uploaded"
     with open_context(runtime, Scope.system_scope()) as ctx:
         upload = next(s for s in ctx.repos.stages.list(run_id=run.id) if s.name == "upload")
         assert upload.status == "done" and upload.attempts == 2
+
+
+def test_a_forced_run_republishes_once_even_across_a_quota_wait(
+    ready: int,
+    cli: Any,
+    runtime: Runtime,
+    tmp_path: Path,
+    youtube: tuple[FakeYouTube, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--force resets the targets once per run: after the quota wait the deferred target is
+    published, and the one published before the wait is not reset and published again."""
+    from leap.services import runs
+
+    fake, _ = youtube
+    monkeypatch.setattr(runtime.settings.youtube, "daily_uploads", 1)
+    (tmp_path / "yt2.toml").write_text(YT_PRESET.replace('name = "yt"', 'name = "yt2"'))
+    assert cli("preset", "add", "--file", str(tmp_path / "yt2.toml")).code == 0
+    tpl = TEMPLATE.replace('["yt", "folder"]', '["yt", "yt2", "folder"]')
+    (tmp_path / "t2.toml").write_text(tpl)
+    assert cli("template", "edit", "talks", "--file", str(tmp_path / "t2.toml")).code == 0
+    runtime.enqueue = lambda *_: None
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        run = runs.start_run(ctx, ready, force=True)
+        first = ctx.repos.stages.next_queued(run.id)
+        assert first is not None
+    run_now(runtime, [first.id], sleep=lambda _s: None)
+    t = targets(cli, ready)
+    assert (t["yt"]["status"], t["yt2"]["status"]) == ("uploaded", "deferred")
+    assert fake.video_count == 1
+    with open_context(runtime, Scope.system_scope()) as ctx:  # midnight Pacific
+        upload = next(s for s in ctx.repos.stages.list(run_id=run.id) if s.name == "upload")
+        ctx.session.execute(delete(YouTubeQuotaUsage))
+        ctx.repos.stages.update_where({"not_before": utcnow()}, id=upload.id)
+    run_now(runtime, [upload.id], sleep=lambda _s: None)
+    t = targets(cli, ready)
+    assert (t["yt"]["status"], t["yt2"]["status"]) == ("uploaded", "uploaded")
+    assert fake.video_count == 2  # yt was not published a second time

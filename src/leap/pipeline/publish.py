@@ -127,7 +127,11 @@ def publish_youtube(
         raise LeapError("nothing to publish: the recording has no processed video")
     size = video.stat().st_size
     project = str(secret["client_id"])  # quotas belong to the Google project of the client
-    if not target.upload_session_uri and not target.remote_id:
+    reserved = (target.sent_metadata or {}).get(RESERVED_KEY)
+    today = youtube_quota.pacific_day().isoformat()
+    if not target.upload_session_uri and not target.remote_id and reserved != today:
+        # Charged once per target and Pacific day, with the mark in the same transaction: an
+        # attempt that dies before its session exists does not pay again on the retry.
         with open_context(sc.runtime, sc.scope) as ctx:
             units = youtube_quota.publish_units(
                 s.youtube.costs,
@@ -136,6 +140,9 @@ def publish_youtube(
                 captions=bool(meta.values.get("captions") and sc.artifacts.get("srt")),
             )
             wait_until = youtube_quota.reserve_upload(ctx, project, units)
+            if wait_until is None:
+                row = ctx.repos.targets.require(target.id)
+                row.sent_metadata = {**(row.sent_metadata or {}), RESERVED_KEY: today}
         if wait_until is not None:
             raise QuotaDeferred(
                 "today's YouTube quota is spent (LEAP's ledger)",
@@ -144,19 +151,33 @@ def publish_youtube(
                 retry_at=wait_until,
             )
     try:
-        video_id = _youtube_upload(sc, client, target, meta, video, size)
-    except QuotaDeferred as exc:
-        if exc.reason != "uploadLimitExceeded":  # that one is the channel's, not the project's
-            with open_context(sc.runtime, sc.scope) as ctx:
-                youtube_quota.exhaust(ctx, project)
-        raise
-    except CredentialDead:
+        try:
+            video_id = _youtube_upload(sc, client, target, meta, video, size)
+        except QuotaDeferred as exc:
+            if exc.reason != "uploadLimitExceeded":  # that one is the channel's, not the project's
+                with open_context(sc.runtime, sc.scope) as ctx:
+                    youtube_quota.exhaust(ctx, project)
+            raise
+        _save_target(sc, target.id, remote_id=video_id)
+        _youtube_extras(sc, rec, client, target, meta, secret, video_id)
+    except CredentialDead:  # at the upload or at an extra after it (the token lapsed meanwhile)
         with open_context(sc.runtime, sc.scope) as ctx:
             credentials.mark_dead(
                 ctx, ctx.repos.credentials.require(cred_id), "YouTube rejected the refresh token"
             )
         raise
-    _save_target(sc, target.id, remote_id=video_id)
+    return f"https://youtu.be/{video_id}"
+
+
+def _youtube_extras(
+    sc: StageContext,
+    rec: Recording,
+    client: YouTubeClient,
+    target: OutputTarget,
+    meta: Metadata,
+    secret: dict[str, Any],
+    video_id: str,
+) -> None:
     # After the video, each extra runs once: a retry (say, after a wrong playlist id) redoes
     # only what has not happened, so no playlist item or caption track is added twice.
     done = dict((target.sent_metadata or {}).get(STEPS_KEY) or {})
@@ -184,10 +205,10 @@ def publish_youtube(
         _record_step(sc, target.id, "playlist", "done")
     if extras.get("captions") and sc.artifacts.get("srt") and "captions" not in done:
         _record_step(sc, target.id, "captions", _captions(sc, client, secret, video_id))
-    return f"https://youtu.be/{video_id}"
 
 
 STEPS_KEY = "youtube_steps"  # in sent_metadata: the extras done after the upload
+RESERVED_KEY = "quota_reserved"  # in sent_metadata: the Pacific day the publish was charged
 FORCE_SSL = "https://www.googleapis.com/auth/youtube.force-ssl"
 
 
@@ -400,17 +421,20 @@ def run_upload(sc: StageContext) -> StageOutcome:
     with open_context(sc.runtime, sc.scope) as ctx:
         rec = ctx.repos.recordings.require(sc.recording_id)
         pairs = publishing.ensure_targets(ctx, rec)
-        forced = set(sc.state.get("republished", []))
-        if sc.force:  # redo outputs: once per run, not again when a retry of it resumes
-            forced |= {t.id for t, _ in pairs if publishing.reset_for_republish(t)}
+        if sc.force and "republished" not in sc.state:
+            # Redo outputs once per run: a retry, a wake-up after a quota wait or a restart
+            # after a crash resumes instead of publishing yet again. The mark is written in
+            # the same transaction as the resets, so no crash can separate them.
+            reset = [t.id for t, _ in pairs if publishing.reset_for_republish(t)]
+            stage = ctx.repos.stages.find(run_id=sc.run_id, name=sc.stage.value)
+            if stage is not None:
+                stage.result = {**stage.result, "republished": reset}
         plans = []
         for t, p in pairs:
             if t.status == TargetStatus.UPLOADED.value:
                 continue
             cred = ctx.repos.credentials.get(p.credential_id) if p.credential_id else None
             plans.append((t.id, p, cred, publishing.resolve_for(ctx, rec, p)))
-    if sc.force:
-        sc.save_state({**sc.state, "republished": sorted(forced)})
     if not pairs:
         return StageOutcome(skipped=True, result={"reason": "the template names no presets"})
     done: list[str] = []
@@ -426,7 +450,9 @@ def run_upload(sc: StageContext) -> StageOutcome:
             # outcome is reconciled before anything is sent again), and so must the record of
             # the extras done after an upload.
             kept = {
-                k: v for k, v in (target.sent_metadata or {}).items() if k in ("vk_slot", STEPS_KEY)
+                k: v
+                for k, v in (target.sent_metadata or {}).items()
+                if k in ("vk_slot", STEPS_KEY, RESERVED_KEY)
             }
             target.sent_metadata = {**meta.values, **kept}
             target.repairs = [r.__dict__ for r in meta.repairs]
