@@ -10,12 +10,14 @@ import pytest
 from leap import thumbnails
 from leap.errors import UsageError
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+
 
 @pytest.fixture
 def media(tmp_path: Path) -> Path:
     for rel in ("user_1/thumbnails/own.png", "thumbnails/shared.png", "thumbnails/own.png"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_bytes(b"png")
+        (tmp_path / rel).write_bytes(PNG)
     return tmp_path
 
 
@@ -49,3 +51,38 @@ def test_missing_names_say_where_they_were_looked_for(media: Path) -> None:
 def test_relative_names_cannot_climb_out(media: Path, name: str) -> None:
     with pytest.raises(UsageError):
         thumbnails.candidates(media, 1, name)
+
+
+def test_locate_returns_images_the_user_may_use(media: Path, tmp_path: Path) -> None:
+    data = media  # the media folder lives in the data directory, as by default
+    assert (
+        thumbnails.locate(media, 1, "own.png", private_dir=data)
+        == (media / "user_1/thumbnails/own.png").resolve()
+    )
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-pictures" / "lecture.jpg"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 16)
+    assert thumbnails.locate(media, 1, str(elsewhere), private_dir=data) == elsewhere.resolve()
+
+
+def test_locate_refuses_leaps_own_files_and_other_users(media: Path) -> None:
+    (media / "leap.db").write_bytes(PNG)  # even dressed up as an image
+    (media / "user_2/thumbnails").mkdir(parents=True)
+    (media / "user_2/thumbnails/theirs.png").write_bytes(PNG)
+    for name in (str(media / "leap.db"), str(media / "user_2/thumbnails/theirs.png")):
+        with pytest.raises(UsageError, match="inside LEAP's data directory"):
+            thumbnails.locate(media, 1, name, private_dir=media)
+    link = media / "user_1/thumbnails/sneaky.png"
+    link.symlink_to(media / "leap.db")  # a link out of the user's folder does not help
+    with pytest.raises(UsageError, match="inside LEAP's data directory"):
+        thumbnails.locate(media, 1, "sneaky.png", private_dir=media)
+
+
+def test_locate_refuses_what_is_not_an_image(media: Path, tmp_path: Path) -> None:
+    secret = tmp_path.parent / f"{tmp_path.name}-etc" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0")
+    with pytest.raises(UsageError, match="not a PNG or JPEG"):
+        thumbnails.locate(media, 1, str(secret), private_dir=media)
+    with pytest.raises(UsageError, match="not found"):
+        thumbnails.locate(media, 1, "missing.png", private_dir=media)

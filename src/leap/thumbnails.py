@@ -33,6 +33,9 @@ def candidates(media_dir: Path, user_id: int, name: str) -> list[Path]:
     return [folder / rel for folder in folders(media_dir, user_id)]
 
 
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG: what YouTube takes
+
+
 def find(media_dir: Path, user_id: int, name: str) -> Path | None:
     """The first existing file `name` means, or None."""
     return next((p for p in candidates(media_dir, user_id, name) if p.is_file()), None)
@@ -41,3 +44,25 @@ def find(media_dir: Path, user_id: int, name: str) -> Path | None:
 def not_found(media_dir: Path, user_id: int, name: str) -> str:
     looked = ", ".join(str(p) for p in candidates(media_dir, user_id, name))
     return f"thumbnail {name!r} not found (looked in {looked})"
+
+
+def locate(media_dir: Path, user_id: int, name: str, *, private_dir: Path) -> Path:
+    """The thumbnail file for `name`, or UsageError saying why not.
+
+    leapd reads it with the install's rights on behalf of one user, so it must be an image
+    (PNG or JPEG) and, inside LEAP's data directory, only in that user's own folder or the
+    shared thumbnails folder: never the database, the key file or another user's media."""
+    path = find(media_dir, user_id, name)
+    if path is None:
+        raise UsageError(not_found(media_dir, user_id, name))
+    real = path.resolve()
+    allowed = [(media_dir / f"user_{user_id}").resolve(), (media_dir / FOLDER).resolve()]
+    private = private_dir.resolve()
+    inside_private = real == private or private in real.parents
+    if inside_private and not any(root == real or root in real.parents for root in allowed):
+        raise UsageError(f"thumbnail {name!r} is inside LEAP's data directory; not used")
+    with real.open("rb") as fh:
+        head = fh.read(8)
+    if not head.startswith(IMAGE_MAGIC):
+        raise UsageError(f"thumbnail {name!r} is not a PNG or JPEG image")
+    return real

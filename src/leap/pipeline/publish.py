@@ -64,10 +64,10 @@ def export_local(
             (folder / "chapters.txt").write_text("\n".join(chapters) + "\n", encoding="utf-8")
     name = str(meta.values.get("thumbnail") or "")
     if name:
-        media = sc.runtime.settings.media_path
-        src = thumbnails.find(media, rec.user_id, name)
-        if src is None:
-            log.warning("recording %s: %s", rec.id, thumbnails.not_found(media, rec.user_id, name))
+        try:
+            src = _thumbnail(sc, rec, name)
+        except LeapError as exc:
+            log.warning("recording %s: %s", rec.id, exc.message)
         else:
             shutil.copyfile(src, folder / f"thumbnail{src.suffix}")
     doc = {
@@ -88,6 +88,11 @@ def export_local(
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     tmp.replace(folder / "metadata.json")
     return str(folder)
+
+
+def _thumbnail(sc: StageContext, rec: Recording, name: str) -> Path:
+    settings = sc.runtime.settings
+    return thumbnails.locate(settings.media_path, rec.user_id, name, private_dir=settings.data_path)
 
 
 def _save_target(sc: StageContext, target_id: int, **values: Any) -> None:
@@ -184,10 +189,10 @@ def _youtube_extras(
     extras = meta.values
     name = str(extras.get("thumbnail") or "")
     if name and "thumbnail" not in done:
-        media = sc.runtime.settings.media_path
-        thumb_path = thumbnails.find(media, rec.user_id, name)
-        if thumb_path is None:
-            outcome = f"warning: {thumbnails.not_found(media, rec.user_id, name)}"
+        try:
+            thumb_path = _thumbnail(sc, rec, name)
+        except LeapError as exc:
+            outcome = f"warning: {exc.message}"
         else:
             thumb = client.set_thumbnail(video_id, thumb_path)
             outcome = "done" if thumb.ok else f"warning: {thumb.warning}"
