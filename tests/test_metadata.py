@@ -417,3 +417,13 @@ def test_vk_save_params() -> None:
     }
     group = vk_save_params({"name": "n", "group_id": "-5", "privacy_view": "friends"})
     assert group == {"name": "n", "description": "", "group_id": "5"}
+
+
+def test_bulleted_timestamps_still_fit_in_5000_bytes() -> None:
+    stamps = "\n".join(f"0:{i:02d} topic {i}" for i in range(0, 60, 5))  # 5 s apart: invalid
+    description = stamps + "\n" + "я" * 2600  # over 5000 bytes once bullets are added
+    out, repairs = preflight_youtube({"description": description})
+    assert len(out["description"].encode()) <= 5000
+    assert out["description"].startswith("• 0:00 topic 0")
+    assert any(r.what.startswith("timestamps kept as a list") for r in repairs)
+    _idempotent_yt(out)

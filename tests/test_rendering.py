@@ -217,7 +217,7 @@ def test_every_variable_renders() -> None:
 
 @pytest.mark.parametrize(
     ("title", "component"),
-    [("A/B", "A∕B"), ("..", "_.."), ("a\\b", "a∖b"), ("plain", "plain")],
+    [("A/B", "A∕B"), ("..", "_.."), ("a\\b", "a∖b"), ("~root", "_~root"), ("plain", "plain")],
 )
 def test_path_values_stay_inside_one_component(title: str, component: str) -> None:
     from dataclasses import replace

@@ -195,24 +195,27 @@ def preflight_youtube(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[Rep
         description = f"{title}\n\n{description}" if description else title
         fix("description", "full title put at the top", description)
 
-    if not _fits(description, YT_MAX_DESCRIPTION_BYTES, "bytes"):
-        description = _cut_text(description, YT_MAX_DESCRIPTION_BYTES, "bytes")
-        fix("description", f"cut to {YT_MAX_DESCRIPTION_BYTES} bytes", description)
-
-    lines = description.split("\n")
-    stamps = [s for s in (_chapter_seconds(line) for line in lines) if s is not None]
-    # One timestamped line is text, not an attempt at chapters; two or more are checked.
-    if len(stamps) >= 2:
+    # Cut to size, then check chapters; bullets add bytes, so cut again after them. Bulleted
+    # lines are no longer chapter lines, so the second pass settles it.
+    while True:
+        if not _fits(description, YT_MAX_DESCRIPTION_BYTES, "bytes"):
+            description = _cut_text(description, YT_MAX_DESCRIPTION_BYTES, "bytes")
+            fix("description", f"cut to {YT_MAX_DESCRIPTION_BYTES} bytes", description)
+        lines = description.split("\n")
+        stamps = [s for s in (_chapter_seconds(line) for line in lines) if s is not None]
+        # One timestamped line is text, not an attempt at chapters; two or more are checked.
+        if len(stamps) < 2:
+            break
         duration = out.get("duration_s")
         problem = _chapters_problem(stamps, float(duration) if duration is not None else None)
-        if problem is not None:
-            # Not chapters, but still a useful list (YouTube links every timestamp): a bullet
-            # in front keeps each line and stops YouTube reading them as broken chapters.
-            kept = "\n".join(
-                f"• {line.lstrip()}" if _chapter_seconds(line) is not None else line
-                for line in lines
-            )
-            fix("description", f"timestamps kept as a list, not chapters: {problem}", kept)
+        if problem is None:
+            break
+        # Not chapters, but still a useful list (YouTube links every timestamp): a bullet in
+        # front keeps each line and stops YouTube reading them as broken chapters.
+        description = "\n".join(
+            f"• {line.lstrip()}" if _chapter_seconds(line) is not None else line for line in lines
+        )
+        fix("description", f"timestamps kept as a list, not chapters: {problem}", description)
 
     if "tags" in out:
         raw = out["tags"]

@@ -75,7 +75,7 @@ def for_paths(ctx: RenderContext) -> RenderContext:
 
     def safe(text: str) -> str:
         text = text.replace("/", "∕").replace("\\", "∖").replace("\0", "")
-        return "_" + text if text in (".", "..") else text
+        return "_" + text if text in (".", "..") or text.startswith("~") else text
 
     return replace(
         ctx,
@@ -85,6 +85,7 @@ def for_paths(ctx: RenderContext) -> RenderContext:
         template=safe(ctx.template),
         source=safe(ctx.source),
         themes=[safe(t) for t in ctx.themes],
+        topics=None,  # a multi-line list has no place in a folder name: {topics} is empty
     )
 
 

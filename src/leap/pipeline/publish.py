@@ -264,7 +264,17 @@ def _youtube_upload(
     session, offset = target.upload_session_uri, int(target.upload_offset or 0)
     if session and target.upload_total and target.upload_total != size:
         # The file changed since that session began (a re-trim): its bytes cannot continue
-        # it. YouTube drops an unfinished session after a week; nothing was published.
+        # it. If that upload finished before a crash, it is the published video; otherwise
+        # YouTube drops the unfinished session after a week and a new one begins.
+        try:
+            state = client.query_offset(session, int(target.upload_total))
+        except SessionGone:
+            state = None
+        if isinstance(state, dict):
+            return str(state["id"])
+        found = client.find_video_by_marker(target.idempotency_key)
+        if found:
+            return found
         log.info("recording %s: the video changed size; starting a new upload", sc.recording_id)
         session = None
     elif session:
