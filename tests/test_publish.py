@@ -20,7 +20,7 @@ from leap.db.models import YouTubeQuotaUsage
 from leap.db.scope import Scope
 from leap.pipeline.foreground import run_now
 from tests import media
-from tests.fakes.server import serve
+from tests.fakes.server import DropConnection, serve
 from tests.fakes.youtube import FakeYouTube
 
 YT_PRESET = """name = "yt"
@@ -430,3 +430,27 @@ def test_a_forced_run_republishes_once_even_across_a_quota_wait(
     t = targets(cli, ready)
     assert (t["yt"]["status"], t["yt2"]["status"]) == ("uploaded", "uploaded")
     assert fake.video_count == 2  # yt was not published a second time
+
+
+def test_a_playlist_insert_of_unknown_outcome_is_not_repeated(
+    ready: int, cli: Any, tmp_path: Path, youtube: tuple[FakeYouTube, str]
+) -> None:
+    """The insert lands but its answer is lost (the connection drops after the server
+    acted): before trying again the client asks the playlist, and adds nothing twice."""
+    fake, _ = youtube
+    (tmp_path / "yt.toml").write_text(YT_PRESET + 'playlist_id = "PLlectures"\n')
+    assert cli("preset", "edit", "yt", "--file", str(tmp_path / "yt.toml")).code == 0
+    real = fake._playlist_items_insert
+    drops = [1]
+
+    def lands_then_drops(request: Any) -> Any:
+        response = real(request)
+        if drops[0]:
+            drops[0] -= 1
+            raise DropConnection
+        return response
+
+    fake._playlist_items_insert = lands_then_drops  # type: ignore[method-assign]
+    assert cli("process", str(ready), "--now").code == 0
+    assert fake.playlist_items == [("PLlectures", next(iter(fake.videos)))]
+    assert targets(cli, ready)["yt"]["status"] == "uploaded" and fake.video_count == 1

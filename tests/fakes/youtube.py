@@ -378,8 +378,17 @@ class FakeYouTube:
         return httpx.Response(200, json={"items": [item]})
 
     def _playlist_items_list(self, request: httpx.Request) -> httpx.Response:
-        if request.url.params.get("playlistId") != UPLOADS_PLAYLIST:
-            return google_error(404, "playlistNotFound")
+        playlist = request.url.params.get("playlistId")
+        if playlist != UPLOADS_PLAYLIST:
+            if not playlist:
+                return google_error(404, "playlistNotFound")
+            video = request.url.params.get("videoId")
+            found = [
+                {"id": f"PLI-{p}-{v}", "snippet": {"playlistId": p, "resourceId": {"videoId": v}}}
+                for p, v in self.playlist_items
+                if p == playlist and (video is None or v == video)
+            ]
+            return httpx.Response(200, json={"items": found})
         limit = int(request.url.params.get("maxResults", "5"))
         newest = list(self.videos)[::-1][:limit]
         items = [{"contentDetails": {"videoId": v}} for v in newest]

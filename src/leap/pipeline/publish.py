@@ -197,9 +197,15 @@ def _youtube_extras(
             thumb = client.set_thumbnail(video_id, thumb_path)
             outcome = "done" if thumb.ok else f"warning: {thumb.warning}"
         _record_step(sc, target.id, "thumbnail", outcome)
-    if extras.get("playlist_id") and "playlist" not in done:
+    playlist = str(extras.get("playlist_id") or "")
+    if playlist and done.get("playlist") != "done":
         try:
-            client.add_to_playlist(str(extras["playlist_id"]), video_id)
+            # "sending" is recorded first: if this attempt dies between the insert and its
+            # record, the retry asks the playlist instead of adding the video twice.
+            landed = done.get("playlist") == "sending" and client.playlist_has(playlist, video_id)
+            if not landed:
+                _record_step(sc, target.id, "playlist", "sending")
+                client.add_to_playlist(playlist, video_id)
         except (Deferred, CredentialDead, RetryableError):
             raise  # deferred, dead or retried like the upload itself; the video stays recorded
         except LeapError as exc:

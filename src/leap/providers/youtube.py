@@ -294,11 +294,22 @@ class YouTubeClient:
         url: str,
         *,
         classifier: Callable[[httpx.Response], None] | None = None,
+        landed: Callable[[], httpx.Response | None] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        """`landed`, for calls that are not idempotent: asked before each re-send whether an
+        earlier try took effect after all (its answer lost); a response it returns is used
+        instead of sending again."""
         headers: dict[str, str] = dict(kwargs.pop("headers", {}))
+        tries = 0
 
         def send() -> httpx.Response:
+            nonlocal tries
+            if tries and landed is not None:
+                found = landed()
+                if found is not None:
+                    return found
+            tries += 1
             headers["Authorization"] = f"Bearer {self._auth.token()}"
             if op is not None:
                 self.units_spent[op] += self.costs.get(op, 1)  # even a failed call costs
@@ -530,13 +541,32 @@ class YouTubeClient:
                 "resourceId": {"kind": "youtube#video", "videoId": video_id},
             }
         }
+
+        def landed() -> httpx.Response | None:
+            if not self.playlist_has(playlist_id, video_id):
+                return None
+            return httpx.Response(200, json={"kind": "youtube#playlistItem", **body})
+
         return self._json(
             "playlistItems.insert",
             "POST",
             self._api + "/playlistItems",
             params={"part": "snippet"},
             json=body,
+            landed=landed,
         )
+
+    def playlist_has(self, playlist_id: str, video_id: str) -> bool:
+        """Whether the playlist already holds the video (playlistItems.list filtered by
+        videoId, 1 unit): asked before adding again when an earlier attempt's outcome is
+        unknown."""
+        data = self._json(
+            "playlistItems.list",
+            "GET",
+            self._api + "/playlistItems",
+            params={"part": "id", "playlistId": playlist_id, "videoId": video_id},
+        )
+        return bool(data.get("items"))
 
     def insert_caption(
         self,

@@ -194,6 +194,6 @@ def target_view(ctx: Context, target: OutputTarget) -> dict[str, Any]:
         "warnings": [
             f"{step}: {outcome.removeprefix('warning: ')}"
             for step, outcome in ((target.sent_metadata or {}).get("youtube_steps") or {}).items()
-            if outcome != "done"
+            if str(outcome).startswith("warning: ")
         ],
     }
