@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 Publisher = Callable[[StageContext, Recording, OutputTarget, OutputPreset, Metadata], str]
 
 
-class NotAvailable(LeapError):
-    """A platform this release cannot publish to yet."""
-
-
 def export_local(
     sc: StageContext, rec: Recording, target: OutputTarget, preset: OutputPreset, meta: Metadata
 ) -> str:
@@ -422,13 +418,6 @@ def publish_vk(
         raise
     _save_target(sc, target.id, remote_id=f"{published[0]}_{published[1]}")
     return client.video_url(*published)
-
-
-def not_available(platform: str) -> Publisher:
-    def publish(*_: Any) -> str:
-        raise NotAvailable(f"publishing to {platform} is not available in this release yet")
-
-    return publish
 
 
 PUBLISHERS: dict[str, Publisher] = {
