@@ -276,3 +276,22 @@ def send_with_retry(
         log.info("%s: attempt %d failed (%s); retrying in %.2fs", provider, attempt, error, pause)
         sleep(pause)
         slept += pause
+
+
+def token_grant(
+    send: Callable[[], httpx.Response],
+    classify: Classifier,
+    policy: RetryPolicy,
+    *,
+    provider: str,
+    sleep: Sleep = time.sleep,
+    what: str = "the token response",
+) -> dict[str, Any]:
+    """POST an OAuth token grant with retries; its JSON, which must carry an access_token."""
+    response = send_with_retry(send, classify, policy, provider=provider, sleep=sleep)
+    data = json_body(response, provider)
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        raise PermanentError(
+            f"{provider}: {what} has no access_token", provider=provider, status=200
+        )
+    return data

@@ -29,6 +29,7 @@ from leap.providers.http import (
     error_excerpt,
     json_body,
     send_with_retry,
+    token_grant,
 )
 
 PROVIDER = "vk"
@@ -155,18 +156,14 @@ class VKAuth:
             "device_id": t.device_id,
             "state": state,
         }
-        response = send_with_retry(
+        data = token_grant(
             lambda: self._http.post(self._url, data=form),
             self._classify,
             self._policy,
             provider=PROVIDER,
             sleep=self._sleep,
+            what="the VK ID token response",
         )
-        data = json_body(response, PROVIDER)
-        if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
-            raise PermanentError(
-                "vk: the VK ID token response has no access_token", provider=PROVIDER, status=200
-            )
         if data.get("state") not in (None, state):
             raise PermanentError(
                 "vk: the VK ID token response carries a foreign state", provider=PROVIDER

@@ -33,6 +33,7 @@ from leap.providers.http import (
     error_excerpt,
     json_body,
     send_with_retry,
+    token_grant,
 )
 
 PROVIDER = "youtube"
@@ -204,18 +205,13 @@ class YouTubeAuth:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
-        response = send_with_retry(
+        data = token_grant(
             lambda: self._http.post(self._token_uri, data=form),
             self._classify,
             self._policy,
             provider=PROVIDER,
             sleep=self._sleep,
         )
-        data = json_body(response, PROVIDER)
-        if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
-            raise PermanentError(
-                "youtube: the token response has no access_token", provider=PROVIDER, status=200
-            )
         lifetime = data.get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = 3599

@@ -18,8 +18,7 @@ from leap.providers.http import (
     Sleep,
     classify_response,
     error_excerpt,
-    json_body,
-    send_with_retry,
+    token_grant,
 )
 
 PROVIDER = "zoom"
@@ -73,19 +72,13 @@ def _post_token(
     hint: str,
 ) -> dict[str, Any]:
     url = oauth_base_url.rstrip("/") + "/oauth/token"
-    response = send_with_retry(
+    return token_grant(
         lambda: http.post(url, data=form, auth=(client_id, client_secret)),
         _token_classifier(clock, hint),
         policy,
         provider=PROVIDER,
         sleep=sleep,
     )
-    data = json_body(response, PROVIDER)
-    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
-        raise PermanentError(
-            "zoom: the token response has no access_token", provider=PROVIDER, status=200
-        )
-    return data
 
 
 def _expires_at(data: dict[str, Any], clock: Clock) -> float:
