@@ -151,6 +151,17 @@ class SyncSettings(_Section):
     retry_budget_seconds: float = Field(default=120.0, ge=0)
 
 
+class PathsSettings(_Section):
+    """Folders users may read (local sources) and write (local export) outside their own.
+
+    Every user may use their own `<data_dir>/imports/user_<id>/` and `<data_dir>/exports/user_<id>/`.
+    `roots` extends that for every user; `leap user set-roots` per user. Admins with no roots of
+    their own may use any folder. Nothing ever reaches inside LEAP's data or media directory
+    (docs/paths.md)."""
+
+    roots: list[str] = Field(default_factory=list)
+
+
 class DefaultsSettings(_Section):
     """Processing defaults given to new users (each user may then change their own)."""
 
@@ -182,6 +193,7 @@ class Settings(BaseSettings):
     local_whisper: LocalWhisperSettings = LocalWhisperSettings()
     sync: SyncSettings = SyncSettings()
     defaults: DefaultsSettings = DefaultsSettings()
+    paths: PathsSettings = PathsSettings()
 
     # Where this object came from; not a setting.
     config_path: Path | None = Field(default=None, exclude=True)
