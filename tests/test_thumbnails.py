@@ -9,6 +9,7 @@ import pytest
 
 from leap import thumbnails
 from leap.errors import UsageError
+from leap.path_policy import PathPolicy
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 
@@ -56,13 +57,13 @@ def test_relative_names_cannot_climb_out(media: Path, name: str) -> None:
 def test_locate_returns_images_the_user_may_use(media: Path, tmp_path: Path) -> None:
     data = media  # the media folder lives in the data directory, as by default
     assert (
-        thumbnails.locate(media, 1, "own.png", private_dir=data)
+        thumbnails.locate(media, 1, "own.png", policy=_policy(data))
         == (media / "user_1/thumbnails/own.png").resolve()
     )
     elsewhere = tmp_path.parent / f"{tmp_path.name}-pictures" / "lecture.jpg"
     elsewhere.parent.mkdir()
     elsewhere.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 16)
-    assert thumbnails.locate(media, 1, str(elsewhere), private_dir=data) == elsewhere.resolve()
+    assert thumbnails.locate(media, 1, str(elsewhere), policy=_policy(data)) == elsewhere.resolve()
 
 
 def test_locate_refuses_leaps_own_files_and_other_users(media: Path) -> None:
@@ -70,12 +71,12 @@ def test_locate_refuses_leaps_own_files_and_other_users(media: Path) -> None:
     (media / "user_2/thumbnails").mkdir(parents=True)
     (media / "user_2/thumbnails/theirs.png").write_bytes(PNG)
     for name in (str(media / "leap.db"), str(media / "user_2/thumbnails/theirs.png")):
-        with pytest.raises(UsageError, match="inside LEAP's data directory"):
-            thumbnails.locate(media, 1, name, private_dir=media)
+        with pytest.raises(UsageError, match="inside LEAP's own files"):
+            thumbnails.locate(media, 1, name, policy=_policy(media))
     link = media / "user_1/thumbnails/sneaky.png"
     link.symlink_to(media / "leap.db")  # a link out of the user's folder does not help
-    with pytest.raises(UsageError, match="inside LEAP's data directory"):
-        thumbnails.locate(media, 1, "sneaky.png", private_dir=media)
+    with pytest.raises(UsageError, match="inside LEAP's own files"):
+        thumbnails.locate(media, 1, "sneaky.png", policy=_policy(media))
 
 
 def test_locate_refuses_what_is_not_an_image(media: Path, tmp_path: Path) -> None:
@@ -83,6 +84,19 @@ def test_locate_refuses_what_is_not_an_image(media: Path, tmp_path: Path) -> Non
     secret.parent.mkdir()
     secret.write_text("root:x:0:0")
     with pytest.raises(UsageError, match="not a PNG or JPEG"):
-        thumbnails.locate(media, 1, str(secret), private_dir=media)
+        thumbnails.locate(media, 1, str(secret), policy=_policy(media))
     with pytest.raises(UsageError, match="not found"):
-        thumbnails.locate(media, 1, "missing.png", private_dir=media)
+        thumbnails.locate(media, 1, "missing.png", policy=_policy(media))
+
+
+def _policy(data: Path) -> PathPolicy:
+    """User 1 as an admin without roots: anywhere but LEAP's own directories."""
+    return PathPolicy.build(
+        user="u1",
+        user_id=1,
+        is_admin=True,
+        user_roots=None,
+        install_roots=[],
+        data_dir=data,
+        private=[data],
+    )

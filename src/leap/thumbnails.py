@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from leap.errors import UsageError
+from leap.path_policy import PathPolicy, open_regular, real
 
 FOLDER = "thumbnails"
 
@@ -46,23 +47,19 @@ def not_found(media_dir: Path, user_id: int, name: str) -> str:
     return f"thumbnail {name!r} not found (looked in {looked})"
 
 
-def locate(media_dir: Path, user_id: int, name: str, *, private_dir: Path) -> Path:
+def locate(media_dir: Path, user_id: int, name: str, *, policy: PathPolicy) -> Path:
     """The thumbnail file for `name`, or UsageError saying why not.
 
     leapd reads it with the install's rights on behalf of one user, so it must be an image
-    (PNG or JPEG) and, inside LEAP's data directory, only in that user's own folder or the
-    shared thumbnails folder: never the database, the key file or another user's media."""
+    (PNG or JPEG) that the user may read (docs/paths.md): inside LEAP's directories only that
+    user's own media folder or the shared thumbnails folder, never the database, the key file
+    or another user's media; elsewhere only under the user's roots."""
     path = find(media_dir, user_id, name)
     if path is None:
         raise UsageError(not_found(media_dir, user_id, name))
-    real = path.resolve()
-    allowed = [(media_dir / f"user_{user_id}").resolve(), (media_dir / FOLDER).resolve()]
-    private = private_dir.resolve()
-    inside_private = real == private or private in real.parents
-    if inside_private and not any(root == real or root in real.parents for root in allowed):
-        raise UsageError(f"thumbnail {name!r} is inside LEAP's data directory; not used")
-    with real.open("rb") as fh:
+    also = (media_dir / f"user_{user_id}", media_dir / FOLDER)
+    with open_regular(policy, path, what=f"thumbnail {name!r}:", also=also) as (fh, _st):
         head = fh.read(8)
     if not head.startswith(IMAGE_MAGIC):
         raise UsageError(f"thumbnail {name!r} is not a PNG or JPEG image")
-    return real
+    return real(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -56,8 +57,11 @@ def add_zoom(
 def add_local(ctx: typer.Context, name: str, path: str) -> None:
     """Add a local folder of video/audio files (searched recursively)."""
     state = state_of(ctx)
+    # A relative path means the shell's working directory, where the user typed it; leapd
+    # reads it later from elsewhere, so it is stored absolute.
+    given = str(Path(path).expanduser().absolute()) if path.strip() else path
     with state.context() as c:
-        view = _view(c, sources.add_local(c, name, path))
+        view = _view(c, sources.add_local(c, name, given))
     state.output.done(view, f"added local source '{name}'")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -104,3 +104,31 @@ def set_timezone(ctx: typer.Context, name: str, timezone: str) -> None:
     with state.context() as c:
         view = user_view(users.set_timezone(c, name, timezone))
     state.output.done(view, f"user '{name}' timezone is {timezone}")
+
+
+@app.command("set-roots")
+def set_roots(
+    ctx: typer.Context,
+    name: str,
+    paths: Annotated[list[str] | None, typer.Argument(help="Absolute folders.")] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Back to the install-wide [paths] roots.")
+    ] = False,
+) -> None:
+    """Folders a user may read local sources from and export into (admin only)."""
+    state = state_of(ctx)
+    if bool(paths) == reset:
+        from leap.errors import UsageError
+
+        raise UsageError("give the folders, or --reset (not both)")
+    with state.context() as c:
+        user = users.set_roots(c, name, list(paths or []), reset=reset)
+        policy = users.path_policy(c, user)
+        view: dict[str, Any] = {
+            "name": user.name,
+            "roots": None if policy.roots is None else [str(p) for p in policy.roots],
+            "own": [str(p) for p in policy.own],
+        }
+    roots, own = view["roots"], view["own"][0]
+    shown = "any folder outside LEAP's own" if roots is None else ", ".join(roots)
+    state.output.done(view, f"user '{name}' may use {shown} (and their own {own})")

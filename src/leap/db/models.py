@@ -58,6 +58,9 @@ class User(Timestamped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # The user's own processing defaults (bottom of the config hierarchy).
     defaults: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Folders an admin allowed this user to read and export into (docs/paths.md); None: the
+    # install-wide [paths] roots only.
+    allowed_roots: Mapped[list[Any] | None] = mapped_column(default=None)
 
     plan: Mapped[Plan | None] = relationship(lazy="joined")
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import logging
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -575,17 +577,40 @@ def copy_local(
     link: bool = True,
     chunk_size: int = 8 * MiB,
     free_space: FreeSpaceFn = disk_free,
+    opened: io.FileIO | None = None,
 ) -> DownloadResult:
     """Bring a local file into the workspace: a hard link when `link` and the filesystem
     allows it (instant, no extra space; treat dest as read-only, it IS the source), else a
-    streamed copy through `.part` + fsync + rename. Idempotent."""
+    streamed copy through `.part` + fsync + rename. Idempotent.
+
+    `opened`: the file already opened and checked by the caller (path_policy.open_regular);
+    then exactly that file is linked or copied, whatever `src` names by now."""
     src, dest = Path(src), Path(dest)
-    try:
-        st = src.stat()
-    except FileNotFoundError:
-        raise NotFound(f"local file is gone: {src}") from None
-    if not src.is_file():
-        raise NotFound(f"not a regular file: {src}")
+    with contextlib.ExitStack() as stack:
+        if opened is None:
+            try:
+                opened = stack.enter_context(src.open("rb", buffering=0))
+            except FileNotFoundError:
+                raise NotFound(f"local file is gone: {src}") from None
+            except IsADirectoryError:
+                raise NotFound(f"not a regular file: {src}") from None
+        st = os.fstat(opened.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound(f"not a regular file: {src}")
+        return _take(src, opened, st, dest, progress, link, chunk_size, free_space)
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+def _take(
+    src: Path,
+    fin: io.FileIO,
+    st: os.stat_result,
+    dest: Path,
+    progress: ProgressFn | None,
+    link: bool,
+    chunk_size: int,
+    free_space: FreeSpaceFn,
+) -> DownloadResult:
     size = st.st_size
     with contextlib.suppress(FileNotFoundError):
         have = dest.stat()
@@ -597,7 +622,11 @@ def copy_local(
     _discard(part, sidecar)
     if link:
         try:
-            os.link(src, part)
+            _link_opened(src, fin, part)
+            if not os.path.samestat(part.stat(), st):
+                # Linked by name and the name now means another file: never take it.
+                _discard(part)
+                raise NotFound(f"local file {src} was replaced while being read; not taken")
         except OSError as exc:
             if exc.errno not in _NO_LINK:
                 raise
@@ -613,7 +642,8 @@ def copy_local(
     buf = bytearray(max(1, chunk_size))
     view = memoryview(buf)
     try:
-        with src.open("rb", buffering=0) as fin, part.open("wb", buffering=0) as fout:
+        fin.seek(0)
+        with part.open("wb", buffering=0) as fout:
             if progress is not None:
                 progress(0, size)
             while n := fin.readinto(buf):
@@ -629,7 +659,7 @@ def copy_local(
         raise
     finally:
         view.release()
-    after = src.stat()
+    after = os.fstat(fin.fileno())
     if done != size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         _discard(part)
         # Still being written (a recorder, a sync client): worth trying again later.
@@ -640,6 +670,20 @@ def copy_local(
     part.replace(dest)
     _fsync_dir(dest.parent)
     return DownloadResult(dest, done, 0, 1)
+
+
+def _link_opened(src: Path, fin: io.FileIO, part: Path) -> None:
+    """Hard-link the open file: through the kernel's name for the descriptor where there is
+    one (Linux), which cannot be redirected; else by name (checked by the caller after)."""
+    proc = Path(f"/proc/self/fd/{fin.fileno()}")
+    if proc.is_symlink():
+        try:
+            os.link(proc, part, follow_symlinks=True)
+            return
+        except OSError as exc:
+            if exc.errno not in _NO_LINK and exc.errno != errno.ENOENT:
+                raise
+    os.link(src, part, follow_symlinks=False)
 
 
 def _write_all(fd: int, data: memoryview) -> None:

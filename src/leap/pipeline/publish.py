@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
 from leap.domain import CredentialStatus, TargetStatus
 from leap.errors import CredentialDead, LeapError
-from leap.pipeline.download import copy_local
+from leap.path_policy import link_or_copy_into, open_folder, write_bytes_into
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
 from leap.providers.http import Deferred, PermanentError, RetryableError
 from leap.providers.vk import VKAuth, VKClient, VKTokens
@@ -29,6 +29,7 @@ from leap.providers.youtube import (
 )
 from leap.services import credentials, publishing, youtube_quota
 from leap.services.publishing import Metadata
+from leap.services.users import path_policy
 from leap.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -39,56 +40,67 @@ Publisher = Callable[[StageContext, Recording, OutputTarget, OutputPreset, Metad
 def export_local(
     sc: StageContext, rec: Recording, target: OutputTarget, preset: OutputPreset, meta: Metadata
 ) -> str:
-    """A folder with the video, subtitles, chapters, thumbnail and metadata.json."""
+    """A folder with the video, subtitles, chapters, thumbnail and metadata.json.
+
+    leapd writes with the install's rights for one user, so the rendered folder is checked
+    against that user's roots now (docs/paths.md), and every file goes in through the open
+    folder and a rename: a symlink planted in the folder is replaced, never written through."""
     folder = Path(str(meta.values["path"])).expanduser()
     if target.remote_id:  # exported before (a retry after a later step failed): same folder
         folder = Path(target.remote_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    with open_context(sc.runtime, sc.scope) as ctx:
+        policy = path_policy(ctx, ctx.repos.users.require(rec.user_id))
     art = sc.artifacts
     video = Path(art.get("trimmed") or art.get("source") or "")
     if not video.is_file():
         raise LeapError("nothing to publish: the recording has no processed video")
-    copy_local(video, folder / f"video{video.suffix}")
-    for kind, name in (("srt", "subtitles.srt"), ("vtt", "subtitles.vtt")):
-        if art.get(kind) and Path(art[kind]).is_file():
-            shutil.copyfile(art[kind], folder / name)
-    chapters: list[str] = []
-    if art.get("topics") and Path(art["topics"]).is_file():
-        topics = Topics.from_storage(json.loads(Path(art["topics"]).read_text("utf-8")))
-        if topics.chapters_ok:
-            chapters = topics.chapter_lines()
-            (folder / "chapters.txt").write_text("\n".join(chapters) + "\n", encoding="utf-8")
-    name = str(meta.values.get("thumbnail") or "")
-    if name:
-        try:
-            src = _thumbnail(sc, rec, name)
-        except LeapError as exc:
-            log.warning("recording %s: %s", rec.id, exc.message)
-        else:
-            shutil.copyfile(src, folder / f"thumbnail{src.suffix}")
-    doc = {
-        "title": meta.values.get("title"),
-        "description": meta.values.get("description"),
-        "tags": meta.values.get("tags", []),
-        "chapters": chapters,
-        "recording": {
-            "id": rec.id,
-            "external_id": rec.external_id,
-            "title": rec.title,
-            "start_time": rec.start_time.isoformat(),
-        },
-        "idempotency_key": target.idempotency_key,
-        "repairs": [r.__dict__ for r in meta.repairs],
-    }
-    tmp = folder / ".metadata.json.tmp"
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    tmp.replace(folder / "metadata.json")
-    return str(folder)
+    dir_fd = open_folder(policy, folder, what=f"preset '{preset.name}': export folder")
+    try:
+        with video.open("rb", buffering=0) as fh:
+            link_or_copy_into(dir_fd, f"video{video.suffix}", fh)
+        for kind, name in (("srt", "subtitles.srt"), ("vtt", "subtitles.vtt")):
+            if art.get(kind) and Path(art[kind]).is_file():
+                write_bytes_into(dir_fd, name, Path(art[kind]).read_bytes())
+        chapters: list[str] = []
+        if art.get("topics") and Path(art["topics"]).is_file():
+            topics = Topics.from_storage(json.loads(Path(art["topics"]).read_text("utf-8")))
+            if topics.chapters_ok:
+                chapters = topics.chapter_lines()
+                text = ("\n".join(chapters) + "\n").encode("utf-8")
+                write_bytes_into(dir_fd, "chapters.txt", text)
+        name = str(meta.values.get("thumbnail") or "")
+        if name:
+            try:
+                src = _thumbnail(sc, rec, name)
+            except LeapError as exc:
+                log.warning("recording %s: %s", rec.id, exc.message)
+            else:
+                write_bytes_into(dir_fd, f"thumbnail{src.suffix}", src.read_bytes())
+        doc = {
+            "title": meta.values.get("title"),
+            "description": meta.values.get("description"),
+            "tags": meta.values.get("tags", []),
+            "chapters": chapters,
+            "recording": {
+                "id": rec.id,
+                "external_id": rec.external_id,
+                "title": rec.title,
+                "start_time": rec.start_time.isoformat(),
+            },
+            "idempotency_key": target.idempotency_key,
+            "repairs": [r.__dict__ for r in meta.repairs],
+        }
+        body = json.dumps(doc, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+        write_bytes_into(dir_fd, "metadata.json", body)
+    finally:
+        os.close(dir_fd)
+    return str(policy.check(folder, what="export folder"))
 
 
 def _thumbnail(sc: StageContext, rec: Recording, name: str) -> Path:
-    settings = sc.runtime.settings
-    return thumbnails.locate(settings.media_path, rec.user_id, name, private_dir=settings.data_path)
+    with open_context(sc.runtime, sc.scope) as ctx:
+        policy = path_policy(ctx, ctx.repos.users.require(rec.user_id))
+    return thumbnails.locate(sc.runtime.settings.media_path, rec.user_id, name, policy=policy)
 
 
 def _save_target(sc: StageContext, target_id: int, **values: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from leap.context import open_context
 from leap.domain import SourceKind, Stage
 from leap.errors import UsageError
+from leap.path_policy import open_regular
 from leap.pipeline import publish, text_stages
 from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
 from leap.pipeline.ffmpeg import MediaError, locate, probe
@@ -19,6 +20,7 @@ from leap.pipeline.trim_plan import TrimPlan, TrimSettings, plan_trim
 from leap.pipeline.workspace import Workspace
 from leap.providers.http import RetryableError
 from leap.services import zoom_source
+from leap.services.users import path_policy
 
 MEDIA_TYPES = ("MP4", "M4A")
 
@@ -52,6 +54,7 @@ def run_download(sc: StageContext) -> StageOutcome:
         rec = ctx.repos.recordings.require(sc.recording_id)
         src = ctx.repos.sources.require(rec.source_id)
         files, kind, cred_id = list(rec.files), src.kind, src.credential_id
+        policy = path_policy(ctx, ctx.repos.users.require(rec.user_id))
     chosen = pick_file(files, sc.config["download"]["prefer"])
     dest = sc.workspace.path(_source_name(chosen))
 
@@ -62,7 +65,11 @@ def run_download(sc: StageContext) -> StageOutcome:
         sc.progress(done / whole if whole else 0.0, f"{done >> 20} MiB")
 
     if kind == SourceKind.LOCAL.value:
-        result = copy_local(Path(str(chosen["path"])), dest, progress=progress)
+        # Checked again now, at the moment it is read: the file may have been swapped for a
+        # symlink since sync, or its folder taken from the user (docs/paths.md).
+        path = Path(str(chosen["path"]))
+        with open_regular(policy, path, what="local file") as (fh, _st):
+            result = copy_local(path, dest, progress=progress, opened=fh)
     else:
         if not chosen.get("download_url") or cred_id is None:
             raise UsageError("Zoom gave no download URL for this recording")

@@ -19,7 +19,7 @@ from leap.db.models import InputSource
 from leap.errors import UsageError
 from leap.pipeline.ffmpeg import MediaError, locate, probe
 from leap.services.source_item import SourceItem, chunks
-from leap.services.users import current_user
+from leap.services.users import current_user, path_policy
 
 if TYPE_CHECKING:
     from leap.services.sync import Syncer, SyncResult
@@ -79,28 +79,47 @@ def title_from_name(stem: str) -> str:
     return cleaned or stem
 
 
-def scan(root: Path) -> dict[str, Seen]:
+def _printable(name: str) -> bool:
+    """A name the database and the terminal can hold: os.walk hands back bytes that are not
+    UTF-8 as lone surrogates, which PostgreSQL refuses and no reader could type."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def scan(root: Path, skipped: dict[str, str] | None = None) -> dict[str, Seen]:
+    """Media files under `root`; those that cannot be taken go to `skipped` with the reason."""
     found: dict[str, Seen] = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and _printable(d))
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if name.startswith(".") or path.suffix.lower() not in MEDIA_EXTENSIONS:
                 continue
+            rel = path.relative_to(root).as_posix()
+            if not _printable(name):
+                if skipped is not None:
+                    shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                    skipped[shown] = "the file name is not valid UTF-8; rename the file"
+                continue
             try:
                 st = path.stat()
             except OSError:
-                continue  # vanished between listing and stat
-            rel = path.relative_to(root).as_posix()
+                continue  # vanished between listing and stat (or a dangling symlink)
             found[rel] = Seen(path, rel, st.st_size, st.st_mtime_ns)
     return found
 
 
 def settled(
-    root: Path, pause: float, sleep: Callable[[float], None]
+    root: Path,
+    pause: float,
+    sleep: Callable[[float], None],
+    skipped: dict[str, str] | None = None,
 ) -> tuple[list[Seen], list[str]]:
     """Files whose size and mtime did not change across `pause` seconds, and those that did."""
-    first = scan(root)
+    first = scan(root, skipped)
     if pause > 0 and first:
         sleep(pause)
     second = scan(root) if pause > 0 else first
@@ -126,22 +145,37 @@ def local_pages(
     window: tuple[Any, Any] | None,
     result: SyncResult,
 ) -> Iterator[list[SourceItem]]:
-    root = Path(src.config["path"])
-    if not root.is_dir():
-        raise UsageError(f"local path {root} does not exist or is not a directory")
-    pause = syncer.runtime.settings.sync.local_settle_seconds
-    stable, growing = settled(root, pause, syncer.sleep or time.sleep)
-    for rel in growing:
-        result.warnings.append(f"{rel}: still being written, skipped this round")
     with open_context(syncer.runtime, syncer.scope) as ctx:
+        # Checked on every sync, not only when the source was added: an admin may have taken
+        # the folder away since, or it may have been swapped for a symlink (docs/paths.md).
+        policy = path_policy(ctx)
+        root = policy.check_tree(src.config["path"], what=f"source '{src.name}': local path")
         tz = ZoneInfo(current_user(ctx).timezone)
         known = {
             r.external_id: (r, _stored_file(r.files))
             for r in ctx.repos.recordings.list(source_id=src.id)
         }
+    if not root.is_dir():
+        raise UsageError(f"local path {root} does not exist or is not a directory")
+    pause = syncer.runtime.settings.sync.local_settle_seconds
+    skipped: dict[str, str] = {}
+    stable, growing = settled(root, pause, syncer.sleep or time.sleep, skipped)
+    for rel in growing:
+        result.warnings.append(f"{rel}: still being written, skipped this round")
+    for rel, why in skipped.items():
+        result.warnings.append(f"{rel}: {why}")
     tools = None
     items: list[SourceItem] = []
     for seen in stable:
+        try:
+            # A symlink may lead anywhere: what it leads to must be the user's to read.
+            real_path = policy.check(seen.path, what="file")
+        except UsageError as exc:
+            result.warnings.append(f"{seen.rel}: {exc.message}; skipped")
+            continue
+        if not real_path.is_file():
+            result.warnings.append(f"{seen.rel}: not a regular file; skipped")
+            continue
         rec_file = known.get(seen.rel)
         stored = rec_file[1] if rec_file else {}
         if rec_file and stored.get("size") == seen.size and stored.get("mtime_ns") == seen.mtime_ns:
@@ -162,7 +196,7 @@ def local_pages(
             continue
         tools = tools or locate()
         try:
-            info = probe(tools, seen.path)
+            info = probe(tools, real_path)
         except MediaError as exc:
             result.warnings.append(exc.message)  # names the file already
             continue

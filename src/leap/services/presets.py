@@ -6,6 +6,7 @@ from leap.context import Context
 from leap.db.models import OutputPreset
 from leap.errors import Conflict, UsageError
 from leap.preset_spec import PresetSpec
+from leap.services import publishing
 
 CREDENTIAL_KIND = {"youtube": "youtube", "vk": "vk"}
 
@@ -19,7 +20,13 @@ def _credential_id(ctx: Context, spec: PresetSpec) -> int | None:
     return cred.id
 
 
+def _check_paths(ctx: Context, spec: PresetSpec) -> None:
+    if spec.platform == "local":
+        publishing.check_export_path(ctx, spec.metadata.get("path"), "metadata.path")
+
+
 def add(ctx: Context, spec: PresetSpec) -> OutputPreset:
+    _check_paths(ctx, spec)
     if ctx.repos.presets.by_name(spec.name) is not None:
         raise Conflict(f"preset '{spec.name}' already exists (use 'leap preset edit')")
     return ctx.repos.presets.add(
@@ -34,6 +41,7 @@ def add(ctx: Context, spec: PresetSpec) -> OutputPreset:
 
 def edit(ctx: Context, name: str, spec: PresetSpec) -> OutputPreset:
     preset = ctx.repos.presets.require_name(name)
+    _check_paths(ctx, spec)
     if spec.name != name and ctx.repos.presets.by_name(spec.name) is not None:
         raise Conflict(f"preset '{spec.name}' already exists")
     preset.name, preset.platform = spec.name, spec.platform

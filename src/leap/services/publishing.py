@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from leap.context import Context
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
 from leap.domain import TargetStatus
+from leap.errors import UsageError
 from leap.metadata import (
     RENDERED,
     Repair,
@@ -25,9 +26,10 @@ from leap.metadata import (
     vk_save_params,
     youtube_body,
 )
+from leap.path_policy import own_folders
 from leap.providers.youtube import add_marker
 from leap.rendering import RenderContext, for_paths, render
-from leap.services import runs
+from leap.services import runs, users
 from leap.topics import Topics
 
 
@@ -151,9 +153,8 @@ def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
     tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
     values, origins = resolve_metadata(preset.meta, tpl.meta if tpl else {}, rec.meta_overrides)
     if preset.platform == "local" and not values.get("path"):
-        values["path"] = str(
-            ctx.settings.data_path / "published" / "{template}" / "{record_time:YYYY-MM-DD} {title}"
-        )
+        exports = own_folders(ctx.settings.data_path, rec.user_id)[1]
+        values["path"] = str(exports / "{template}" / "{record_time:YYYY-MM-DD} {title}")
         origins["path"] = "default"
     rc = render_context(ctx, rec)
     publish_at = values.get("publish_at")
@@ -197,3 +198,19 @@ def target_view(ctx: Context, target: OutputTarget) -> dict[str, Any]:
             if str(outcome).startswith("warning: ")
         ],
     }
+
+
+def check_export_path(ctx: Context, value: Any, where: str) -> None:
+    """An export folder template, checked when saved: the part before the first `{` must be a
+    folder the acting user may write (docs/paths.md); the rendered folder is checked again at
+    upload, when the values are known."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{where}: an export path is a non-empty string")
+    fixed = value.split("{", 1)[0]
+    if "{" in value:
+        fixed = fixed[: fixed.rfind("/") + 1]  # the folders before the first rendered value
+    if not fixed.startswith(("/", "~/")) and fixed != "~":
+        raise UsageError(f"{where} {value!r}: an export path starts with '/' or '~/'")
+    users.path_policy(ctx).check(fixed, what=where)

@@ -130,6 +130,8 @@ def configure_meta(
         key, raw = assignment.split("=", 1)
         overrides[key.strip()] = parse_value(raw)
     check_templates(overrides, "--set")
+    if any(a.split("=", 1)[0].strip() == "path" for a in assignments):
+        publishing.check_export_path(ctx, overrides.get("path"), "--set path")
     if reset or assignments:
         rec.meta_overrides = overrides
     out = []

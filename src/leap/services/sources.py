@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from leap.context import Context
 from leap.db.models import InputSource
 from leap.domain import CredentialKind, SourceKind
 from leap.errors import Conflict, UsageError
+from leap.services import users
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ZOOM_KINDS = {CredentialKind.ZOOM_S2S.value, CredentialKind.ZOOM_OAUTH.value}
@@ -39,14 +39,18 @@ def add_zoom(ctx: Context, name: str, credential: str, zoom_user: str = "me") ->
 
 
 def add_local(ctx: Context, name: str, path: str) -> InputSource:
+    """A folder the user may read (docs/paths.md); `path` is absolute (the CLI resolves a
+    relative one against the shell's working directory, where the user typed it)."""
     _check_new_name(ctx, name)
-    root = Path(path).expanduser()
+    if not path.strip():
+        raise UsageError("local path is empty")
+    root = users.path_policy(ctx).check_tree(path, what="local path")
     if not root.exists():
-        raise UsageError(f"local path {root} does not exist")
+        raise UsageError(f"local path {path} does not exist")
     if not root.is_dir():
-        raise UsageError(f"local path {root} is not a directory")
+        raise UsageError(f"local path {path} is not a directory")
     return ctx.repos.sources.add(
-        InputSource(name=name, kind=SourceKind.LOCAL.value, config={"path": str(root.resolve())})
+        InputSource(name=name, kind=SourceKind.LOCAL.value, config={"path": str(root)})
     )
 
 

@@ -11,7 +11,7 @@ from leap.db.models import Recording, Template, TemplatePreset
 from leap.db.repos import RecordingQuery
 from leap.errors import Conflict, UsageError
 from leap.matching import compile_template, match_reason
-from leap.services import mapping
+from leap.services import mapping, publishing
 from leap.template_spec import TemplateSpec, spec_from_dict
 
 
@@ -34,6 +34,7 @@ def to_spec(ctx: Context, tpl: Template) -> TemplateSpec:
 
 
 def _store(ctx: Context, tpl: Template, spec: TemplateSpec) -> None:
+    publishing.check_export_path(ctx, spec.metadata.get("path"), "metadata.path")
     tpl.name = spec.name
     tpl.position = spec.order
     tpl.enabled = spec.enabled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leap.context import Context, Runtime, open_context
@@ -10,6 +11,8 @@ from leap.db.models import User
 from leap.db.scope import Scope
 from leap.domain import PlanName, Role
 from leap.errors import ConfigError, Conflict, NotFound, PermissionDenied, UsageError
+from leap.path_policy import PathPolicy, real
+from leap.secrets import key_file_path
 from leap.services import audit
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -156,5 +159,61 @@ def set_timezone(ctx: Context, name: str, tz: str) -> User:
     owner, actor = _actor(ctx)
     audit.record(
         ctx, owner_id=owner, actor=actor, action="user.set_timezone", subject=name, timezone=tz
+    )
+    return user
+
+
+def private_paths(ctx: Context) -> list[Path]:
+    """LEAP's own directories and files: never a source, an export folder or a thumbnail."""
+    st = ctx.settings
+    paths = [st.data_path, st.media_path, st.queue_path, key_file_path(st.data_path)]
+    if st.database_url.startswith("sqlite:///"):
+        paths.append(Path(st.database_url.removeprefix("sqlite:///")))
+    if st.config_path is not None:
+        paths.append(st.config_path)
+    return paths
+
+
+def path_policy(ctx: Context, user: User | None = None) -> PathPolicy:
+    """Where `user` (else the acting user) may read and write files (docs/paths.md)."""
+    user = user if user is not None else current_user(ctx)
+    return PathPolicy.build(
+        user=user.name,
+        user_id=user.id,
+        is_admin=user.role == Role.ADMIN.value,
+        user_roots=user.allowed_roots,
+        install_roots=ctx.settings.paths.roots,
+        data_dir=ctx.settings.data_path,
+        private=private_paths(ctx),
+    )
+
+
+def set_roots(ctx: Context, name: str, roots: list[str], *, reset: bool = False) -> User:
+    """The folders `name` may read local sources from and export into (admin only)."""
+    require_admin(ctx)
+    user = _target(ctx, name)
+    if reset:
+        user.allowed_roots = None
+    else:
+        private = [real(p) for p in private_paths(ctx)]
+        clean: list[str] = []
+        for given in roots:
+            path = Path(given).expanduser()
+            if not path.is_absolute():
+                raise UsageError(f"root {given!r}: give an absolute path")
+            resolved = real(path)
+            for zone in private:
+                if resolved == zone or zone in resolved.parents:
+                    raise UsageError(f"root {given!r} is inside LEAP's own files ({zone})")
+            clean.append(str(resolved))
+        user.allowed_roots = list(dict.fromkeys(clean))
+    owner, actor = _actor(ctx)
+    audit.record(
+        ctx,
+        owner_id=owner,
+        actor=actor,
+        action="user.set_roots",
+        subject=name,
+        roots=user.allowed_roots,
     )
     return user
