@@ -8,23 +8,53 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from leap.errors import ConfigError
+from leap.processing import is_language
 
 APP_NAME = "leap"
 ENV_CONFIG = "LEAP_CONFIG"
 
 
+# Durations and delays feed timedelta, sleep() and heartbeats; a week bounds every sane value
+# and keeps timedelta(seconds=...) from overflowing.
+MAX_SECONDS = 7 * 24 * 3600.0
+# leap.toml is a few kB; reading stops here so a wrong path (a disk image, /dev/zero) cannot
+# fill memory.
+MAX_CONFIG_BYTES = 1_000_000
+# LEAP_* variables that are not settings: read by other parts of LEAP, its tests and scripts.
+NOT_SETTINGS = frozenset(
+    {
+        "LEAP_CONFIG",  # this module: where leap.toml is
+        "LEAP_USER",  # the CLI's --user
+        "LEAP_SECRET_KEY",  # secrets.py: the master key
+        "LEAP_FFMPEG",  # pipeline/ffmpeg.py: which binaries
+        "LEAP_FFPROBE",
+        "LEAP_ADMIN",  # scripts/quickstart: the first admin's name
+        "LEAP_BENCH_PG_URL",  # benchmarks
+    }
+)
+NOT_SETTINGS_PREFIXES = ("LEAP_TEST_",)  # the test suite's knobs (LEAP_TEST_DB, ...)
+
+
 class _Section(BaseModel):
-    # Unknown keys are typos that would silently do nothing: refuse them.
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are typos that would silently do nothing: refuse them. inf and nan parse as
+    # floats but no setting means them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DatabaseSettings(_Section):
@@ -37,7 +67,7 @@ class QueueSettings(_Section):
     url: str = ""  # sqlite: file path (default data_dir/queue.db); postgres/redis: DSN
     name: str = "leap"
     # Idle pickup latency of SqliteHuey is bounded by its polling back-off (ENGINEERING_NOTES).
-    max_delay: float = 0.25
+    max_delay: float = Field(default=0.25, gt=0, le=60)
 
 
 class MediaSettings(_Section):
@@ -46,14 +76,14 @@ class MediaSettings(_Section):
 
 class WorkerSettings(_Section):
     count: int = Field(default=2, ge=1, le=64)
-    shutdown_timeout: float = Field(default=8.0, ge=0)
-    heartbeat_seconds: float = Field(default=60.0, gt=0)
+    shutdown_timeout: float = Field(default=8.0, ge=0, le=MAX_SECONDS)
+    heartbeat_seconds: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
     # How often the reconciler re-reads the database for stages a crash left behind.
-    reconcile_seconds: float = Field(default=15.0, gt=0)
+    reconcile_seconds: float = Field(default=15.0, gt=0, le=MAX_SECONDS)
     # A running stage renews its lease this often; a lease unrenewed for lease_seconds is
     # taken back (a worker on another host died or hangs).
-    stage_heartbeat_seconds: float = Field(default=5.0, gt=0)
-    lease_seconds: float = Field(default=60.0, gt=0)
+    stage_heartbeat_seconds: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
+    lease_seconds: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
 
 
 class LogSettings(_Section):
@@ -72,8 +102,8 @@ class YouTubeSettings(_Section):
     token_uri: str = "https://oauth2.googleapis.com/token"
     # The Google project's daily quota (units) and LEAP's own cap on uploads per project and
     # Pacific day; a publish that would not fit waits for midnight Pacific.
-    daily_units: int = Field(default=10_000, ge=0)
-    daily_uploads: int = Field(default=6, ge=0)
+    daily_units: int = Field(default=10_000, ge=0, le=2**31 - 1)
+    daily_uploads: int = Field(default=6, ge=0, le=2**31 - 1)
     # Resumable-upload chunk in MiB (YouTube wants multiples of 256 KiB; whole MiB always are).
     # The confirmed offset is committed after every chunk, so a crash re-sends at most one
     # chunk; chunks stream from disk, so memory does not grow with it. Bigger chunks mean
@@ -99,8 +129,8 @@ class YouTubeSettings(_Section):
         for call, units in value.items():
             if call not in known:
                 raise ValueError(f"unknown call {call!r}; known: {', '.join(known)}")
-            if units < 0:
-                raise ValueError(f"{call}: a cost cannot be negative")
+            if not 0 <= units <= 2**31 - 1:
+                raise ValueError(f"{call}: a cost is a number of units from 0 to 2^31-1")
         return value
 
 
@@ -124,7 +154,7 @@ class FireworksSettings(_Section):
 class OpenAISettings(_Section):
     base_url: str = "https://api.openai.com/v1"
     model: str = "whisper-1"
-    max_upload_mb: int = Field(default=25, ge=1)
+    max_upload_mb: int = Field(default=25, ge=1, le=100_000)
     api_key: SecretStr = SecretStr("")
 
 
@@ -146,15 +176,16 @@ class SyncSettings(_Section):
     # Later syncs start this many days before the previous window's end, to catch late files.
     overlap_days: int = Field(default=2, ge=0, le=60)
     # A local file whose size changes across this pause is still being written: skip it.
-    local_settle_seconds: float = Field(default=2.0, ge=0)
+    local_settle_seconds: float = Field(default=2.0, ge=0, le=MAX_SECONDS)
     # Zoom API calls: total seconds a sync may spend waiting on 429/5xx before giving up.
-    retry_budget_seconds: float = Field(default=120.0, ge=0)
+    retry_budget_seconds: float = Field(default=120.0, ge=0, le=MAX_SECONDS)
 
 
 class PathsSettings(_Section):
     """Folders users may read (local sources) and write (local export) outside their own.
 
-    Every user may use their own `<data_dir>/imports/user_<id>/` and `<data_dir>/exports/user_<id>/`.
+    Every user may use their own `<data_dir>/imports/user_<id>/` and
+    `<data_dir>/exports/user_<id>/`.
     `roots` extends that for every user; `leap user set-roots` per user. Admins with no roots of
     their own may use any folder. Nothing ever reaches inside LEAP's data or media directory
     (docs/paths.md)."""
@@ -167,8 +198,24 @@ class DefaultsSettings(_Section):
 
     language: str = "auto"
     timezone: str = "UTC"
-    blank_min_duration_minutes: float = Field(default=20, ge=0)
-    blank_min_size_mb: float = Field(default=25, ge=0)
+    blank_min_duration_minutes: float = Field(default=20, ge=0, le=100_000)
+    blank_min_size_mb: float = Field(default=25, ge=0, le=100_000_000)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not is_language(value):
+            raise ValueError(f"{value!r} is not a language code (auto, or like ru, en, pt-BR)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"{value!r} is not a time zone like Europe/Moscow or UTC") from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -176,6 +223,7 @@ class Settings(BaseSettings):
         env_prefix="LEAP_",
         env_nested_delimiter="__",
         extra="forbid",
+        allow_inf_nan=False,
     )
 
     data_dir: str = ""  # empty: the platform's user data dir
@@ -235,8 +283,8 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "leap.toml"
 
 
-def resolve_config_path(explicit: str | Path | None, env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
+def resolve_config_path(explicit: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
     if explicit:
         return Path(explicit).expanduser()
     if env.get(ENV_CONFIG):
@@ -244,34 +292,125 @@ def resolve_config_path(explicit: str | Path | None, env: dict[str, str] | None 
     return default_config_path()
 
 
+def _printable(text: str) -> str:
+    """Control characters escaped: an error quoting a key must stay one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a leap.toml")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: malformed TOML: nested too deeply") from None
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
+def _env_var_for(loc: tuple[Any, ...], env: Mapping[str, str]) -> str | None:
+    """The LEAP_* variable that set the setting at `loc` (or a table holding it), if any; the
+    environment wins over the file, so a problem there is the variable's, not leap.toml's."""
+    names = {k.upper(): k for k in env}
+    for i in range(len(loc), 0, -1):
+        var = "LEAP_" + "__".join(str(p).upper() for p in loc[:i])
+        if var in names:
+            return names[var]
+    return None
+
+
+def _describe(exc: ValidationError, path: Path | None, env: Mapping[str, str]) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    where = f"{path}: " if path else ""
+    loc = _printable(".".join(str(p) for p in err["loc"]))
+    var = _env_var_for(tuple(err["loc"]), env)
+    where = f"environment variable {var}: " if var else (f"{path}: " if path else "")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         return f"{where}unknown setting '{loc}'{more}"
-    return f"{where}setting '{loc}': {err['msg']}{more}"
+    return f"{where}setting '{loc}': {_printable(err['msg'])}{more}"
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Refuse a LEAP_* variable that names no setting: a typo (LEAP_WORKERS__COUNT) would
+    otherwise be ignored without a word."""
+    sections = {
+        name: info.annotation
+        for name, info in Settings.model_fields.items()
+        if name != "config_path"
+    }
+    for var in sorted(env):
+        upper = var.upper()
+        if not upper.startswith("LEAP_") or upper in NOT_SETTINGS:
+            continue
+        if upper.startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        parts = upper[len("LEAP_") :].lower().split("__")
+        model = sections.get(parts[0])
+        known = model is not None and (
+            len(parts) == 1
+            or (
+                len(parts) == 2
+                and isinstance(model, type)
+                and issubclass(model, BaseModel)
+                and parts[1] in model.model_fields
+            )
+        )
+        if not known:
+            raise ConfigError(
+                f"environment variable {_printable(var)}: not a LEAP setting "
+                "(settings are LEAP_SECTION__KEY, e.g. LEAP_WORKER__COUNT; see leap.example.toml)"
+            )
+
+
+def _absolute(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _anchor_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths mean "next to leap.toml": the working directory of whoever runs `leap`
+    or leapd (cron, systemd, a shell elsewhere) must not move the data."""
+    update: dict[str, Any] = {}
+    if settings.data_dir:
+        update["data_dir"] = _absolute(settings.data_dir, base)
+    if settings.media.dir:
+        update["media"] = settings.media.model_copy(
+            update={"dir": _absolute(settings.media.dir, base)}
+        )
+    if settings.queue.url and settings.queue.backend == "sqlite":  # else a DSN, not a path
+        update["queue"] = settings.queue.model_copy(
+            update={"url": _absolute(settings.queue.url, base)}
+        )
+    if settings.paths.roots:
+        update["paths"] = settings.paths.model_copy(
+            update={"roots": [_absolute(r, base) for r in settings.paths.roots]}
+        )
+    return settings.model_copy(update=update) if update else settings
 
 
 def load_settings(explicit: str | Path | None = None, *, must_exist: bool = False) -> Settings:
     """Build Settings from the config file (if any) and the environment."""
-    path = resolve_config_path(explicit)
+    env = dict(os.environ)
+    path = resolve_config_path(explicit, env)
     data: dict[str, Any] = {}
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory")
     if path.exists():
         data = read_toml(path)
     elif must_exist or explicit:
         raise ConfigError(f"config file {path} does not exist")
+    elif env.get(ENV_CONFIG) and not path.parent.is_dir():
+        # A LEAP_CONFIG in a folder that does not exist is a typo, not a config to write later
+        # (`leap init` writes a missing file, but only into an existing folder).
+        raise ConfigError(f"{ENV_CONFIG}: {path}: the folder {path.parent} does not exist")
+    check_environment(env)
 
     class _Loaded(Settings):
         @classmethod
@@ -288,5 +427,10 @@ def load_settings(explicit: str | Path | None = None, *, must_exist: bool = Fals
     try:
         loaded = _Loaded(config_path=path if path.exists() else None)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path if path.exists() else None)) from None
-    return loaded
+        raise ConfigError(_describe(exc, path if path.exists() else None, env)) from None
+    except SettingsError as exc:
+        # pydantic-settings could not parse a variable meant as JSON (a table or a list).
+        raise ConfigError(f"environment: {_printable(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError("environment: a LEAP_* value is nested too deeply") from None
+    return _anchor_paths(loaded, path.parent)

@@ -3,7 +3,11 @@
 Case-insensitive text comparison folds both sides the same way: NFC, casefold, "ё" read as
 "е" (Russian writers use them interchangeably), runs of whitespace collapsed and the ends
 stripped. case_sensitive=true compares NFC text as written. Regexes search the NFC title
-as written (no folding, no whitespace collapsing), with re.IGNORECASE unless case_sensitive.
+as written (no folding, no whitespace collapsing), with IGNORECASE unless case_sensitive.
+
+Regexes are users' text run against every title, so they run on the `regex` engine (the
+syntax and Unicode rules of `re`) under a time limit: `re` has none, and a pattern such as
+`(a|aa)+$` backtracks for minutes on a 40-character title.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import regex
+
 from leap.template_spec import (
     WEEKDAYS,
     MatchRules,
@@ -23,6 +29,25 @@ from leap.template_spec import (
 )
 
 _WHITESPACE = re.compile(r"\s+")
+# Per pattern and title; a title is at most a few hundred characters, which any sane pattern
+# searches in microseconds.
+REGEX_TIMEOUT_S = 0.1
+_NEVER = regex.compile(r"(?!)")
+
+
+def compile_regex(pattern: str, *, case_sensitive: bool) -> regex.Pattern[str]:
+    """The engine and flags every template regex is matched with (V0: `re`'s behaviour)."""
+    flags = regex.V0 | (0 if case_sensitive else regex.IGNORECASE)
+    return regex.compile(unicodedata.normalize("NFC", pattern), flags)
+
+
+def _compiled_or_never(pattern: str, *, case_sensitive: bool) -> regex.Pattern[str]:
+    # Patterns are checked when a template is saved; one stored before that check that this
+    # engine refuses must not stop every other template from matching.
+    try:
+        return compile_regex(pattern, case_sensitive=case_sensitive)
+    except regex.error:
+        return _NEVER
 
 
 def fold(text: str, *, case_sensitive: bool = False) -> str:
@@ -64,7 +89,7 @@ class CompiledTemplate:
     keywords: tuple[tuple[str, str], ...]
     all_keywords: tuple[tuple[str, str], ...]
     exact: tuple[tuple[str, str], ...]
-    regexes: tuple[re.Pattern[str], ...]
+    regexes: tuple[tuple[str, regex.Pattern[str]], ...]
     sources: tuple[tuple[str, str], ...]
     meeting_ids: tuple[str, ...]
     hosts: tuple[tuple[str, str], ...]
@@ -101,7 +126,6 @@ def compile_template(
     def texts(values: list[str]) -> tuple[tuple[str, str], ...]:
         return tuple((v, fold(v, case_sensitive=cs)) for v in values)
 
-    flags = 0 if cs else re.IGNORECASE
     return CompiledTemplate(
         template_id=template_id,
         name=name,
@@ -111,7 +135,7 @@ def compile_template(
         keywords=texts(rules.keywords),
         all_keywords=texts(rules.all_keywords),
         exact=texts(rules.exact),
-        regexes=tuple(re.compile(unicodedata.normalize("NFC", p), flags) for p in rules.regex),
+        regexes=tuple((p, _compiled_or_never(p, case_sensitive=cs)) for p in rules.regex),
         # Source names, kinds and emails are identifiers: always case-insensitive.
         sources=tuple((s, s.casefold()) for s in rules.sources),
         meeting_ids=tuple(normalize_meeting_id(m) for m in rules.zoom_meeting_ids),
@@ -147,10 +171,15 @@ def _evaluate(t: CompiledTemplate, facts: RecordingFacts) -> tuple[str | None, s
         reasons.append("exact title")
     if t.regexes:
         raw_title = unicodedata.normalize("NFC", facts.title)
-        rx = next((r for r in t.regexes if r.search(raw_title)), None)
-        if rx is None:
+        hit, slow = _search(t.regexes, raw_title)
+        if hit is None:
+            if slow is not None:
+                return None, (
+                    f'regex "{slow}" took over {REGEX_TIMEOUT_S:g} s on this title '
+                    "(counted as no match; simplify the pattern)"
+                )
             return None, "no regex matches the title"
-        reasons.append(f'regex "{rx.pattern}"')
+        reasons.append(f'regex "{hit}"')
     if t.meeting_ids:
         mid = normalize_meeting_id(facts.meeting_id) if facts.meeting_id else None
         if mid not in t.meeting_ids:
@@ -183,6 +212,20 @@ def _evaluate(t: CompiledTemplate, facts: RecordingFacts) -> tuple[str | None, s
             return None, "start time outside the window"
         reasons.append(f"time {format_time_window(start, end)}")
     return "; ".join(reasons), None
+
+
+def _search(
+    patterns: tuple[tuple[str, regex.Pattern[str]], ...], title: str
+) -> tuple[str | None, str | None]:
+    """(the first pattern that matches, None), or (None, a pattern that ran out of time)."""
+    slow: str | None = None
+    for raw, rx in patterns:
+        try:
+            if rx.search(title, timeout=REGEX_TIMEOUT_S):
+                return raw, None
+        except TimeoutError:
+            slow = slow or raw
+    return None, slow
 
 
 def match_reason(t: CompiledTemplate, facts: RecordingFacts) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from leap import thumbnails
 from leap.errors import UsageError
-from leap.processing import resolve
+from leap.processing import is_language, resolve
 from leap.rendering import TOPICS_DISPLAYS, validate_template
 from leap.topics import MIN_CHAPTER_S, MIN_CHAPTERS
 
@@ -25,6 +25,7 @@ __all__ = [
     "YT_MAX_TAGS_CHARS",
     "YT_MAX_TITLE_CHARS",
     "Repair",
+    "check_metadata",
     "check_templates",
     "parse_publish_at",
     "preflight_vk",
@@ -388,6 +389,107 @@ def check_templates(meta: Mapping[str, Any], origin: str) -> None:
             thumbnails.candidates(Path(), 0, thumb)
         except UsageError as exc:
             raise UsageError(f"{origin}: metadata.{exc.message}") from None
+
+
+# Every key a preset's or template's [metadata] may set, whatever the platform (the preset
+# file narrows this to its platform's keys).
+METADATA_KEYS = (
+    "title",
+    "description",
+    "tags",
+    "privacy",
+    "category_id",
+    "made_for_kids",
+    "embeddable",
+    "license",
+    "captions",
+    "playlist_id",
+    "thumbnail",
+    "publish_at",
+    "default_language",
+    "default_audio_language",
+    "topics_display",
+    "show_timestamps",
+    "group_id",
+    "album_id",
+    "privacy_view",
+    "privacy_comment",
+    *VK_FLAGS,
+    "path",
+)
+_BOOLEANS = ("made_for_kids", "embeddable", "captions", "show_timestamps")
+_TEXTS = ("title", "description", "playlist_id", "thumbnail", "path")
+_ID_INT_MAX = 2**63 - 1
+
+
+def _metadata_problem(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the metadata `key`, or None. Pre-flight repairs what the platforms
+    would reject in rendered text; a wrong type or an unknown choice is the user's to fix."""
+    if key in _TEXTS:
+        return None if isinstance(value, str) else f"expected a string, not {value!r}"
+    if key == "tags":
+        if isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(t, str) for t in value)
+        ):
+            return None
+        return f"expected a list of strings, not {value!r}"
+    if key in _BOOLEANS:
+        return None if isinstance(value, bool) else f"expected true or false, not {value!r}"
+    if key in VK_FLAGS:
+        ok = isinstance(value, bool) or (isinstance(value, int) and value in (0, 1))
+        return None if ok else f"expected true or false, not {value!r}"
+    if key == "privacy":
+        return None if value in YT_PRIVACY else f"{value!r} is not one of {', '.join(YT_PRIVACY)}"
+    if key == "license":
+        return None if value in YT_LICENSES else f"{value!r} is not one of {', '.join(YT_LICENSES)}"
+    if key == "category_id":
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 9:
+            return None
+        return f"expected a number such as 27, not {value!r}"
+    if key in ("default_language", "default_audio_language"):
+        if is_language(value) and value != "auto":
+            return None
+        return f"{value!r} is not a language code (like ru, en, pt-BR)"
+    if key in ("group_id", "album_id"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number: int | None = value
+        elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
+            number = int(value.strip())
+        else:
+            number = None
+        if number is None or abs(number) > _ID_INT_MAX or number == 0:
+            return f"expected a VK id (a non-zero number), not {value!r}"
+        if key == "album_id" and number < 0:
+            return f"expected a positive number, not {value!r}"
+        return None
+    if key in ("privacy_view", "privacy_comment"):
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            return f"expected a VK privacy such as 'all', not {value!r}"
+        for item in items:
+            word = str(item).strip() if isinstance(item, str | int) else None
+            word = _VK_PRIVACY_ALIASES.get((word or "").lower(), word)
+            if word is None or not (word in VK_PRIVACY_WORDS or _VK_PRIVACY_ITEM.fullmatch(word)):
+                return (
+                    f"{item!r} is not a VK privacy item ({', '.join(VK_PRIVACY_WORDS)}, "
+                    "listN or a user id)"
+                )
+        return None
+    return None  # topics_display and publish_at: check_templates
+
+
+def check_metadata(meta: Mapping[str, Any], origin: str) -> None:
+    """Save-time check of a [metadata] table's keys and value types; UsageError naming the key
+    (check_templates checks the rendered strings)."""
+    for key, value in meta.items():
+        if key not in METADATA_KEYS:
+            raise UsageError(
+                f"{origin}: metadata.{key}: unknown key (known: {', '.join(sorted(METADATA_KEYS))})"
+            )
+        problem = _metadata_problem(key, value)
+        if problem is not None:
+            raise UsageError(f"{origin}: metadata.{key}: {problem}")
 
 
 def parse_publish_at(value: Any, where: str) -> datetime:

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leap.errors import UsageError
-from leap.metadata import check_templates
+from leap.metadata import check_metadata, check_templates
+from leap.template_spec import plain_table
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -51,22 +52,26 @@ PLATFORM_KEYS: dict[str, set[str]] = {
 
 
 class PresetSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: TOML has real types, so credential = 5 or name = true is a mistake to report.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str
     platform: Literal["youtube", "vk", "local"]
     credential: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("name")
+    @field_validator("name", "credential")
     @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME_RE.fullmatch(v):
+    def _name(cls, v: str | None) -> str | None:
+        # Credentials share the naming rule; a NUL or newline would reach the database query.
+        if v is not None and not NAME_RE.fullmatch(v):
             raise ValueError("letters, digits, '.', '_' or '-', at most 64")
         return v
 
 
 def spec_from_dict(data: dict[str, Any], *, origin: str) -> PresetSpec:
+    if not isinstance(data, dict):
+        raise UsageError(f"{origin}: expected a table of preset keys")
     try:
         spec = PresetSpec.model_validate(data)
     except ValidationError as exc:
@@ -74,6 +79,7 @@ def spec_from_dict(data: dict[str, Any], *, origin: str) -> PresetSpec:
         loc = ".".join(str(p) for p in err["loc"]) or "preset"
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise UsageError(f"{origin}: {loc}: {what}") from None
+    spec = spec.model_copy(update={"metadata": plain_table(spec.metadata, "metadata", origin)})
     unknown = sorted(set(spec.metadata) - PLATFORM_KEYS[spec.platform])
     if unknown:
         raise UsageError(
@@ -81,6 +87,7 @@ def spec_from_dict(data: dict[str, Any], *, origin: str) -> PresetSpec:
             f"(known: {', '.join(sorted(PLATFORM_KEYS[spec.platform]))})"
         )
     check_templates(spec.metadata, origin)
+    check_metadata(spec.metadata, origin)
     if spec.platform != "local" and not spec.credential:
         raise UsageError(f'{origin}: a {spec.platform} preset needs credential = "NAME"')
     return spec
@@ -91,4 +98,6 @@ def parse_preset(text: str, *, origin: str) -> PresetSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{origin}: malformed TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise UsageError(f"{origin}: nested too deeply") from None
     return spec_from_dict(data, origin=origin)

@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
 
+import regex
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from leap.errors import UsageError
-from leap.metadata import check_templates
+from leap.metadata import check_metadata, check_templates
+from leap.processing import check_processing
 
 # Index = datetime.weekday(): the matcher looks weekdays up by that number.
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -64,8 +66,45 @@ def parse_time_window(text: str) -> tuple[int, int]:
     return start, end
 
 
+REGEX_MAX_CHARS = 500
+# The regex engine unrolls counted repeats when it compiles: ((a{100}){100}){100} takes
+# seconds and (x{65535}){65535} exhausts memory. Every {m,n} count, multiplied together (as if
+# all were nested, which overestimates), stays under this.
+REGEX_MAX_REPEAT = 1000
+_COUNTED = re.compile(r"\{\s*([0-9]*)\s*(?:,\s*([0-9]*)\s*)?\}")
+
+
+def check_regex(pattern: str) -> None:
+    """Refuse a pattern the matcher could not compile quickly; ValueError fit for a user.
+    The time a pattern may take on a title is bounded when matching (matching.py)."""
+    shown = pattern if len(pattern) <= 40 else pattern[:37] + "..."
+    if len(pattern) > REGEX_MAX_CHARS:
+        raise ValueError(f"'{shown}' is longer than {REGEX_MAX_CHARS} characters")
+    product = 1
+    for low, high in _COUNTED.findall(pattern):
+        bound = high if high else low
+        count = int(bound[:6]) if bound else 1
+        product *= max(count, 1)
+        if product > REGEX_MAX_REPEAT:
+            raise ValueError(
+                f"invalid pattern '{shown}': counted repeats ({{n}}) multiply to more than "
+                f"{REGEX_MAX_REPEAT}; use + or * instead"
+            )
+    # Imported here: matching imports this module.
+    from leap.matching import compile_regex
+
+    try:
+        compile_regex(pattern, case_sensitive=True)
+    except regex.error as exc:
+        raise ValueError(f"invalid pattern '{shown}': {exc}") from None
+
+
 def format_time_window(start: int, end: int) -> str:
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+
+
+# PostgreSQL refuses NUL in text and jsonb; no template or preset has a use for it.
+_NUL = "the NUL character (\\u0000) is not allowed"
 
 
 def _nfc(value: str) -> str:
@@ -76,6 +115,8 @@ def _non_empty(values: list[str]) -> list[str]:
     for v in values:
         if not v.strip():
             raise ValueError("empty strings are not allowed")
+        if "\x00" in v:
+            raise ValueError(_NUL)
     return [_nfc(v) for v in values]
 
 
@@ -114,10 +155,7 @@ class MatchRules(_Strict):
     def _regex(cls, values: list[str]) -> list[str]:
         patterns = _non_empty(values)
         for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid pattern '{pattern}': {exc}") from None
+            check_regex(pattern)
         return patterns
 
     @field_validator("zoom_meeting_ids", mode="before")
@@ -246,8 +284,24 @@ class _KeyProblem(ValueError):
         self.text = text
 
 
-def _plain(value: Any, path: str) -> Any:
-    if isinstance(value, bool | int | str):
+# Processing and metadata tables are two or three levels deep; anything far deeper is hostile
+# and would exhaust recursion here or in the JSON encoder.
+_MAX_DEPTH = 16
+
+
+def _plain(value: Any, path: str, level: int = 0) -> Any:
+    if level > _MAX_DEPTH:
+        raise _KeyProblem(path, f"nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _KeyProblem(path, _NUL)
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # Stored as JSON: PostgreSQL jsonb and SQLite keep 64-bit integers at most.
+        if not -(2**63) <= value < 2**63:
+            raise _KeyProblem(path, f"{value} is out of range")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -257,17 +311,27 @@ def _plain(value: Any, path: str) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, list):
-        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_plain(v, f"{path}[{i}]", level + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise _KeyProblem(path, f"keys must be strings, got {k!r}")
-            out[k] = _plain(v, f"{path}.{k}")
+            if "\x00" in k:
+                raise _KeyProblem(path, _NUL)
+            out[k] = _plain(v, f"{path}.{k}", level + 1)
         return out
     if value is None:
         raise _KeyProblem(path, "null is not allowed (TOML has no null); leave it out")
     raise _KeyProblem(path, f"unsupported value of type {type(value).__name__}")
+
+
+def plain_table(table: Mapping[str, Any], section: str, origin: str) -> dict[str, Any]:
+    """`table` with only values JSON and TOML both hold (see _plain); UsageError otherwise."""
+    try:
+        return {k: _plain(v, k) for k, v in table.items()}
+    except _KeyProblem as exc:
+        raise UsageError(f"{origin}: {section}.{exc.sub}: {exc.text}") from None
 
 
 # ---------------------------------------------------------------- parsing and errors
@@ -303,6 +367,8 @@ def parse_template(text: str, *, origin: str) -> TemplateSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{origin}: malformed TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise UsageError(f"{origin}: nested too deeply") from None
     return spec_from_dict(_lift_presets(data), origin=origin)
 
 
@@ -315,6 +381,8 @@ def spec_from_dict(data: Mapping[str, Any], *, origin: str) -> TemplateSpec:
     except ValidationError as exc:
         raise UsageError(_describe(exc, origin)) from None
     check_templates(spec.metadata, origin)
+    check_metadata(spec.metadata, origin)
+    check_processing(spec.processing, origin)
     return spec
 
 

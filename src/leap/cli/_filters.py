@@ -11,10 +11,24 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from leap.errors import UsageError
+from leap.cli._files import one_line
+from leap.errors import NotFound, UsageError
 from leap.services.recordings import RecordingFilter
 
-_REL = re.compile(r"^(\d+)([dhw])$")
+# ASCII digits only: \d would also take Arabic-Indic and other Unicode digits.
+_REL = re.compile(r"^([0-9]{1,9})([dhw])$")
+_DIGITS = re.compile(r"[0-9]+")
+# Ids, limits and offsets go to 64-bit INTEGER columns and LIMIT/OFFSET clauses; a bigger
+# number overflows the driver (SQLite) or the server (PostgreSQL).
+DB_INT_MAX = 2**63 - 1
+# Recordings are never older than the epoch, and `--to` adds a day to its date, so the
+# last day datetime can hold is not a usable bound.
+DATE_MIN, DATE_MAX = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def _shown(text: str) -> str:
+    text = one_line(text)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_date(value: str, *, option: str) -> date:
@@ -23,11 +37,52 @@ def parse_date(value: str, *, option: str) -> date:
     if m := _REL.match(value):
         n, unit = int(m.group(1)), m.group(2)
         delta = {"d": timedelta(days=n), "w": timedelta(weeks=n), "h": timedelta(hours=n)}[unit]
-        return (datetime.now(UTC) - delta).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option}: '{value}' is not a date (YYYY-MM-DD or like 7d)") from None
+        try:
+            day = (datetime.now(UTC) - delta).date()
+        except OverflowError:
+            day = date.min
+    else:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise UsageError(
+                f"{option}: '{_shown(value)}' is not a date (YYYY-MM-DD or like 7d)"
+            ) from None
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise UsageError(f"{option}: '{_shown(value)}' is out of range ({DATE_MIN} to {DATE_MAX})")
+    return day
+
+
+def parse_days(value: str, *, option: str, limit: int = 36_500) -> int:
+    """'90d' -> 90; at most `limit` days (a century: older recordings do not exist)."""
+    m = _REL.match(value.strip())
+    if not m or m.group(2) != "d" or not 1 <= int(m.group(1)) <= limit:
+        raise UsageError(f"{option}: '{_shown(value)}' is not a number of days like 90d")
+    return int(m.group(1))
+
+
+def parse_recording_id(value: str) -> int:
+    """A recording id from the command line. Typer's own int type would pass any size on to
+    the database, and prints a multi-line usage box; this is one line and a stable code."""
+    text = str(value).strip()
+    if not _DIGITS.fullmatch(text):
+        raise UsageError(f"'{_shown(text)}' is not a recording id (a positive whole number)")
+    # len() first: int() refuses strings over 4,300 digits with a ValueError of its own.
+    if len(text.lstrip("0")) > 19 or not 1 <= int(text) <= DB_INT_MAX:
+        raise NotFound(f"recording {_shown(text)} not found")
+    return int(text)
+
+
+def _whole(option: str, lo: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        text = str(value).strip()
+        if _DIGITS.fullmatch(text) and len(text.lstrip("0")) <= 19:
+            number = int(text)
+            if lo <= number <= DB_INT_MAX:
+                return number
+        raise UsageError(f"{option}: '{_shown(text)}' is not a whole number from {lo} to 2^63-1")
+
+    return parse
 
 
 def day_start(d: date) -> datetime:
@@ -45,8 +100,17 @@ Failed = Annotated[bool, typer.Option("--failed", help="Only failed recordings."
 From = Annotated[str | None, typer.Option("--from", help="Recorded on or after (YYYY-MM-DD|7d).")]
 To = Annotated[str | None, typer.Option("--to", help="Recorded on or before (YYYY-MM-DD).")]
 Search = Annotated[str | None, typer.Option("--search", help="Text in title or host.")]
-Limit = Annotated[int | None, typer.Option("--limit", min=1, help="At most N recordings.")]
-Offset = Annotated[int, typer.Option("--offset", min=0, help="Skip the first N.")]
+Limit = Annotated[
+    int | None,
+    typer.Option("--limit", parser=_whole("--limit", 1), metavar="N", help="At most N recordings."),
+]
+Offset = Annotated[
+    int,
+    typer.Option("--offset", parser=_whole("--offset", 0), metavar="N", help="Skip the first N."),
+]
+RecordingId = Annotated[
+    int, typer.Argument(parser=parse_recording_id, metavar="ID", help="Recording id.")
+]
 
 
 def build_filter(
@@ -64,8 +128,12 @@ def build_filter(
     offset: int = 0,
     ids: list[int] | None = None,
 ) -> RecordingFilter:
-    start = day_start(parse_date(date_from, option="--from")) if date_from else None
-    end = day_start(parse_date(date_to, option="--to")) + timedelta(days=1) if date_to else None
+    start = day_start(parse_date(date_from, option="--from")) if date_from is not None else None
+    end = (
+        day_start(parse_date(date_to, option="--to")) + timedelta(days=1)
+        if date_to is not None
+        else None
+    )
     return RecordingFilter(
         ids=ids,
         statuses=list(status or []),

@@ -3,14 +3,14 @@ show, test, remove. Secrets are never printed back."""
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from leap.cli import _files
 from leap.cli._run import state_of
 from leap.errors import UsageError
 from leap.services import credentials, provider_check
@@ -21,21 +21,22 @@ app = typer.Typer(help="Credentials for Zoom, YouTube, VK and API keys.", no_arg
 COLUMNS = ["name", "kind", "status", "status_reason", "public", "expires_at"]
 
 
+# Token lifetimes become datetimes (fromtimestamp), which overflow past year 9999; a token
+# saved from an exchange never lives longer than a few years.
+_TIMES = {"expires_in": 10**9, "expires_at": 10**10}
+
+
 def read_secret_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        # The message of a JSON error quotes no content, so no secret leaks through it.
-        raise UsageError(
-            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected an object of fields")
+    data = _files.read_document(path, fmt="toml" if path.suffix == ".toml" else "json")
+    for key, limit in _TIMES.items():
+        if key in data:
+            value = data[key]
+            try:
+                number = float(value) if not isinstance(value, bool) else math.nan
+            except (TypeError, ValueError, OverflowError):
+                number = math.nan
+            if not 0 <= number <= limit:  # also false for nan
+                raise UsageError(f"{path}: {key}: expected seconds from 0 to {limit}")
     return data
 
 

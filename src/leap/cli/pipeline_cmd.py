@@ -56,7 +56,10 @@ def _started(
 @F.with_filters
 def process(
     ctx: typer.Context,
-    ids: Annotated[list[int] | None, typer.Argument(help="Recording ids.")] = None,
+    ids: Annotated[
+        list[int] | None,
+        typer.Argument(parser=F.parse_recording_id, metavar="ID...", help="Recording ids."),
+    ] = None,
     now: Annotated[bool, typer.Option("--now", help="Run here, in the foreground.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Queue, then follow until done.")] = False,
     force: Annotated[
@@ -71,7 +74,7 @@ def process(
     state = state_of(ctx)
     if now and wait:
         raise UsageError("--now and --wait exclude each other")
-    chosen = parse_stages(stages) if stages else None
+    chosen = parse_stages(stages) if stages is not None else None  # "" is an error, not "all"
     if not ids and not filtered:
         raise UsageError("give recording ids or at least one filter (e.g. --unmapped, --from 7d)")
     if ids:
@@ -195,7 +198,9 @@ def _report(state: AppState, rows: list[dict[str, Any]], *, followed: bool) -> N
 
 def retry(
     ctx: typer.Context,
-    recording_id: Annotated[int | None, typer.Argument(help="Recording id.")] = None,
+    recording_id: Annotated[
+        int | None, typer.Argument(parser=F.parse_recording_id, help="Recording id.")
+    ] = None,
     stage: Annotated[
         str | None, typer.Option("--stage", help="Start again from this stage.")
     ] = None,
@@ -230,7 +235,7 @@ def retry(
     _report(state, rows, followed=False)
 
 
-def cancel(ctx: typer.Context, recording_id: int) -> None:
+def cancel(ctx: typer.Context, recording_id: F.RecordingId) -> None:
     """Stop a recording's run; a running stage stops at its next heartbeat."""
     state = state_of(ctx)
     with state.context() as c:
@@ -243,7 +248,9 @@ def cancel(ctx: typer.Context, recording_id: int) -> None:
 
 def status(
     ctx: typer.Context,
-    recording_id: Annotated[int | None, typer.Argument(help="One recording.")] = None,
+    recording_id: Annotated[
+        int | None, typer.Argument(parser=F.parse_recording_id, help="One recording.")
+    ] = None,
     daemon: Annotated[bool, typer.Option("--daemon", help="Is leapd alive?")] = False,
 ) -> None:
     """Runs, stages and progress (of one recording, or everything in progress)."""

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from leap.cli import _files
 from leap.cli._run import state_of
 from leap.context import Context
 from leap.db.models import OutputPreset
-from leap.errors import UsageError
 from leap.preset_spec import PresetSpec, parse_preset
 from leap.services import presets
 
@@ -22,11 +22,9 @@ FileOpt = Annotated[Path, typer.Option("--file", "-f", help="Preset TOML file.")
 
 
 def read_spec(path: Path) -> PresetSpec:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_preset(text, origin=path.name)
+    text = _files.read_text(path)
+    with _files.one_line_errors():
+        return parse_preset(text, origin=path.name)
 
 
 def _view(c: Context, p: OutputPreset) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def list_(ctx: typer.Context, *, filters: RecordingFilter, filtered: bool) -> No
 
 
 @app.command("show")
-def show(ctx: typer.Context, recording_id: int) -> None:
+def show(ctx: typer.Context, recording_id: F.RecordingId) -> None:
     """Show one recording: files, match, stages, artifacts, targets."""
     state = state_of(ctx)
     with state.context() as c:
@@ -61,7 +61,7 @@ def rematch(ctx: typer.Context, *, filters: RecordingFilter, filtered: bool) -> 
 @app.command("config")
 def config(
     ctx: typer.Context,
-    recording_id: int,
+    recording_id: F.RecordingId,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE override (repeatable).")
     ] = None,
@@ -81,7 +81,7 @@ def config(
 @app.command("meta")
 def meta(
     ctx: typer.Context,
-    recording_id: int,
+    recording_id: F.RecordingId,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE manual override (repeatable).")
     ] = None,

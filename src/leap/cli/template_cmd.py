@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from leap.cli._filters import _REL
+from leap.cli import _files
+from leap.cli._filters import parse_days
 from leap.cli._run import state_of
 from leap.context import Context
 from leap.db.models import Template, TemplatePreset
@@ -23,11 +24,9 @@ FileOpt = Annotated[Path, typer.Option("--file", "-f", help="Template TOML file.
 
 
 def read_spec(path: Path) -> TemplateSpec:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_template(text, origin=path.name)
+    text = _files.read_text(path)
+    with _files.one_line_errors():
+        return parse_template(text, origin=path.name)
 
 
 def _view(c: Context, tpl: Template) -> dict[str, object]:
@@ -153,12 +152,7 @@ def test(
     state = state_of(ctx)
     if (name is None) == (file is None):
         raise UsageError("give a template NAME or --file, not both")
-    days = None
-    if last:
-        m = _REL.match(last)
-        if not m or m.group(2) != "d":
-            raise UsageError(f"--last: '{last}' is not a number of days like 90d")
-        days = int(m.group(1))
+    days = parse_days(last, option="--last") if last is not None else None
     with state.context() as c:
         spec = read_spec(file) if file else templates.to_spec(c, templates.get(c, name or ""))
         hits = templates.test(c, spec, days)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from leap.cli._filters import RecordingId
 from leap.cli._run import state_of
 from leap.errors import UsageError
 from leap.services import outputs
@@ -21,7 +22,7 @@ FORMATS = ("text", "srt", "vtt", "json")
 @transcript_app.command("show")
 def show_transcript(
     ctx: typer.Context,
-    recording_id: int,
+    recording_id: RecordingId,
     fmt: Annotated[str, typer.Option("--format", help="text | srt | vtt | json")] = "text",
 ) -> None:
     """Print a recording's transcript (times from the start of the processed video)."""
@@ -44,7 +45,7 @@ def show_transcript(
 
 
 @topics_app.command("show")
-def show_topics(ctx: typer.Context, recording_id: int) -> None:
+def show_topics(ctx: typer.Context, recording_id: RecordingId) -> None:
     """Print a recording's main themes and its timestamped topics."""
     state = state_of(ctx)
     with state.context() as c:
