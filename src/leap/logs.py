@@ -1,16 +1,55 @@
 """Logging set-up for leap and leapd: stdout (journald-friendly), text or JSON, and a filter
-that redacts secrets from every record, whatever code produced it."""
+that redacts secrets from every record, whatever code produced it.
+
+Redaction works two ways: by pattern (anything shaped like a token or an auth header) and by
+value (every secret this process has decrypted, in the raw and in the encoded forms a provider
+may echo back: base64 as in HTTP Basic auth, URL-encoding, JSON escaping)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
 import sys
+import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import quote, quote_plus
 
-# Values that look like credentials: bearer tokens, key=value secrets, Fernet tokens, JWTs.
+from pydantic import BaseModel, SecretStr
+
+REDACTED = "***"
+
+# Shorter values are not worth the false hits: redacting every "test" or "1234" in a message
+# would garble it, and real secrets are long.
+MIN_SECRET_LEN = 8
+
+
+def _basic_value(match: re.Match[str]) -> str:
+    # "Basic <base64 of id:secret>": only a token that decodes to a user:password pair is a
+    # credential, so prose such as "basic settings" stays readable.
+    token = match.group(2)
+    padded = token + "=" * (-len(token) % 4)
+    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            decoded = decode(padded.encode())
+        except (binascii.Error, ValueError):
+            continue
+        if b":" in decoded:
+            return match.group(1) + REDACTED
+    return match.group(0)
+
+
+# Values that look like credentials: auth headers, bearer tokens, key=value secrets, Fernet
+# tokens, JWTs, passwords in URLs.
 _PATTERNS = [
+    # The header however it is quoted back: "Authorization: Basic x", {'authorization': 'x'}.
+    re.compile(
+        r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z-]+\s+)?)"
+        r"[^\s\"',;}]+"
+    ),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(
         r"(?i)((?:access_token|refresh_token|client_secret|api_key|apikey|password|secret|token)"
@@ -20,10 +59,114 @@ _PATTERNS = [
     re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+"),
     re.compile(r"(?i)(://[^:/@\s]+:)[^@\s]+(@)"),
 ]
-REDACTED = "***"
+_BASIC = re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/_-]{4,}={0,2})")
+# A run of base64 (either alphabet): a secret encoded inside it hides the whole run.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 
 
-def redact(text: str) -> str:
+def _b64_cores(raw: bytes) -> set[str]:
+    """What base64 of any text containing `raw` must contain, whatever precedes it.
+
+    Base64 works in 3-byte groups, so `raw` starts at one of three offsets within a group;
+    for each, the characters that depend only on bytes of `raw` are fixed. This catches
+    "client_id:secret" for any client id, and a secret inside a longer encoded blob.
+    """
+    cores: set[str] = set()
+    for shift in range(3):
+        full = base64.b64encode(b"\0" * shift + raw).decode()
+        first = 1 if shift else 0  # a group mixing filler and secret bytes
+        last = (shift + len(raw)) // 3  # a trailing partial group depends on what follows
+        core = full[4 * first : 4 * last]
+        if len(core) >= MIN_SECRET_LEN:
+            cores |= {core, core.replace("+", "-").replace("/", "_")}
+    return cores
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """The literal forms of a secret worth hiding: raw, base64 (standard and URL-safe, with
+    and without padding), URL-encoded (either hex case, '+' or '%20' for spaces), JSON-escaped."""
+    forms = {secret}
+    raw = secret.encode("utf-8", "surrogatepass")
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        b64 = encode(raw).decode()
+        forms |= {b64, b64.rstrip("=")}
+    for url in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
+        forms |= {url, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), url)}
+    forms.add(json.dumps(secret)[1:-1])
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+class SecretRegistry:
+    """Known secret values of this process and the forms to hide them in; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._forms: set[str] = set()
+        self._cores: set[str] = set()
+        self._literal: re.Pattern[str] | None = None
+
+    def add(self, secret: str, *, user: str | None = None) -> None:
+        """Remember `secret`; with `user`, also the "user:secret" pair of HTTP Basic auth."""
+        values = [secret] + ([f"{user}:{secret}"] if user else [])
+        with self._lock:
+            for value in values:
+                if len(value) < MIN_SECRET_LEN or value in self._secrets:
+                    continue
+                self._secrets.add(value)
+                self._forms |= encoded_forms(value)
+                self._cores |= _b64_cores(value.encode("utf-8", "surrogatepass"))
+                self._literal = None
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            if not self._forms:
+                return text
+            if self._literal is None:
+                # Longest first, so a pair's form wins over the secret inside it.
+                ordered = sorted(self._forms, key=len, reverse=True)
+                self._literal = re.compile("|".join(re.escape(f) for f in ordered))
+            literal, cores = self._literal, tuple(self._cores)
+        text = literal.sub(REDACTED, text)
+        if cores:
+            text = _B64_RUN.sub(
+                lambda m: REDACTED if any(c in m.group(0) for c in cores) else m.group(0), text
+            )
+        return text
+
+
+SECRETS = SecretRegistry()
+
+
+def register_secret(value: str | SecretStr | None, *, user: str | None = None) -> None:
+    """Remember a secret this process holds so that no message ever shows it, in any form."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str) and value:
+        SECRETS.add(value, user=user)
+
+
+def register_model_secrets(model: BaseModel) -> None:
+    """Register every SecretStr field of a settings model, its sub-models included."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            register_secret(value)
+        elif isinstance(value, BaseModel):
+            register_model_secrets(value)
+        elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    register_model_secrets(item)
+
+
+def redact(text: str, registry: SecretRegistry | None = None) -> str:
+    """`text` without anything that is, or looks like, a secret."""
+    text = (registry or SECRETS).redact(text)
     for pat in _PATTERNS:
         if pat.groups >= 2:
             text = pat.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
@@ -31,7 +174,7 @@ def redact(text: str) -> str:
             text = pat.sub(lambda m: m.group(1) + REDACTED, text)
         else:
             text = pat.sub(REDACTED, text)
-    return text
+    return _BASIC.sub(_basic_value, text)
 
 
 class RedactingFilter(logging.Filter):

@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from leap.errors import ConfigError
+from leap.logs import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,32 @@ def load_keys(
     return KeySource(_parse_keys(_read_key_file(path), str(path)), f"file:{path}")
 
 
+# Payload fields that hold secrets (the rest are identifiers, expiry times, scopes).
+SECRET_FIELDS = frozenset(
+    {"client_secret", "access_token", "refresh_token", "api_key", "token", "password", "secret"}
+)
+
+
+def register_payload_secrets(payload: Mapping[str, Any]) -> None:
+    """Make every secret of a credential payload known to redaction, before any provider can
+    echo it back; the client id goes with the client secret, as HTTP Basic auth sends them."""
+    client_id = payload.get("client_id")
+    user = str(client_id) if isinstance(client_id, str | int) and client_id else None
+    for key in SECRET_FIELDS:
+        value = payload.get(key)
+        if isinstance(value, str):
+            register_secret(value, user=user if key == "client_secret" else None)
+
+
 class Vault:
-    """Encrypts and decrypts credential payloads (JSON objects)."""
+    """Encrypts and decrypts credential payloads (JSON objects); every secret that passes
+    through is registered for redaction."""
 
     def __init__(self, keys: tuple[bytes, ...]) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     def encrypt(self, payload: Mapping[str, Any]) -> bytes:
+        register_payload_secrets(payload)
         return self._fernet.encrypt(json.dumps(dict(payload), sort_keys=True).encode())
 
     def decrypt(self, token: bytes) -> dict[str, Any]:
@@ -132,6 +152,7 @@ class Vault:
             ) from None
         if not isinstance(data, dict):
             raise ConfigError("a stored credential is corrupt (not a JSON object)")
+        register_payload_secrets(data)
         return data
 
     def rotate(self, token: bytes) -> bytes:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from leap.db.models import Credential, InputSource, Plan, Recording, Template, User
+from leap.logs import redact
 
 
 def iso(value: datetime | None) -> str | None:
@@ -28,6 +29,12 @@ def user_view(user: User, plan: Plan | None = None) -> dict[str, Any]:
     }
 
 
+def _error(text: str | None) -> str | None:
+    # Errors quote provider answers; rows written before redaction covered every encoded
+    # form of a secret are cleaned on the way out too.
+    return None if text is None else redact(text)
+
+
 def recording_view(rec: Recording, source: str | None, template: str | None) -> dict[str, Any]:
     return {
         "id": rec.id,
@@ -44,7 +51,7 @@ def recording_view(rec: Recording, source: str | None, template: str | None) -> 
         "template": template,
         "match_reason": rec.match_reason,
         "progress": rec.progress,
-        "error": rec.error,
+        "error": _error(rec.error),
     }
 
 
@@ -54,7 +61,7 @@ def credential_view(cred: Credential) -> dict[str, Any]:
         "name": cred.name,
         "kind": cred.kind,
         "status": cred.status,
-        "status_reason": cred.status_reason,
+        "status_reason": _error(cred.status_reason),
         "public": cred.public,
         "expires_at": iso(cred.expires_at),
         "last_used_at": iso(cred.last_used_at),
@@ -74,7 +81,7 @@ def source_view(src: InputSource, credential: str | None, recordings: int) -> di
         "recordings": recordings,
         "last_synced_at": iso(src.last_synced_at),
         "last_sync_window_end": iso(src.last_sync_window_end),
-        "last_sync_error": src.last_sync_error,
+        "last_sync_error": _error(src.last_sync_error),
     }
 
 

@@ -99,6 +99,10 @@ class FakeZoom:
       otherwise cdn.<host>, so httpx drops Authorization on the redirect), clock,
       mutate_listing (a function that may corrupt each listing body in place, to test
       tolerant parsing).
+      echo_authorization = 400|401|None             the token endpoint refuses every request
+                                                    and quotes its Authorization header back
+                                                    (raw, bare base64, decoded, URL-encoded),
+                                                    as careless servers do
     Counters: requests[route], tokens_issued, api_tokens_seen (access tokens used on API
     calls, in order), cdn_authorization (Authorization header seen by each CDN request),
     log (method, path?query) of every request.
@@ -125,6 +129,7 @@ class FakeZoom:
         self.date_slack_days = 0
         self.cdn_base_url: str | None = None
         self.mutate_listing: Callable[[dict[str, Any]], None] | None = None
+        self.echo_authorization: int | None = None
         self.requests: Counter[str] = Counter()
         self.tokens_issued = 0
         self.api_tokens_seen: list[str] = []
@@ -359,6 +364,8 @@ class FakeZoom:
         return body
 
     def _oauth_token(self, request: httpx.Request, _: str) -> httpx.Response:
+        if self.echo_authorization is not None:
+            return self._echo_authorization(request, self.echo_authorization)
         if "grant_type" in request.url.params:
             return _oauth_err(400, "invalid_request", "grant_type must be in the request body")
         if not self._basic_ok(request.headers.get("authorization", "")):
@@ -387,6 +394,19 @@ class FakeZoom:
                     return _oauth_err(400, "invalid_grant", "Invalid Token!")
                 return _json(200, self._issue(user_id, refresh=True))
         return _oauth_err(400, "unsupported_grant_type", "Unsupported grant type")
+
+    @staticmethod
+    def _echo_authorization(request: httpx.Request, status: int) -> httpx.Response:
+        from urllib.parse import quote  # local: keeps this knob a self-contained addition
+
+        header = request.headers.get("authorization", "")
+        token = header.split(" ", 1)[-1]
+        decoded = base64.b64decode(token + "==").decode("utf-8", "replace")
+        reason = (
+            f"Invalid client {token} (Authorization: {header}; decoded {decoded}; "
+            f"form client={quote(decoded, safe='')})"
+        )
+        return _oauth_err(status, "invalid_client", reason)
 
     def _basic_ok(self, header: str) -> bool:
         if not header.lower().startswith("basic "):

@@ -1,19 +1,54 @@
 """Output: Rich tables on stdout for people, JSON on stdout for scripts (`--json`); messages
-and progress always on stderr."""
+and progress always on stderr. Text from outside (titles, file names, provider answers) passes
+through here, so this is the one place that keeps it from driving the operator's terminal."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from leap.logs import redact
+
+# What a terminal may act on rather than show: C0 controls but newline and tab (ESC starts
+# escape sequences that retitle, recolour or clear the screen; CR overwrites the line), DEL,
+# C1 controls (0x9b is a one-byte CSI), lone surrogates (undecodable file-name bytes; they
+# cannot even be encoded for output), line/paragraph separators, and the bidi controls that
+# make a line read differently from what it holds.
+_BIDI_AND_SEPARATORS = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{_BIDI_AND_SEPARATORS}]")
+# json.dumps escapes C0 itself, and its own raw newlines are indentation: only the rest.
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f\ud800-\udfff{_BIDI_AND_SEPARATORS}]")
+
+
+_NAMED = {"\r": "\\r"}  # the one control people know by name
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character a terminal would act on shown as a visible escape."""
+    return _UNSAFE.sub(_escaped, text)
+
+
+def json_text(data: Any) -> str:
+    """JSON that stays valid UTF-8 and inert on a terminal: the characters json.dumps leaves
+    raw become \\u escapes, which decode to the same strings."""
+    text = json.dumps(data, ensure_ascii=False, default=_default, indent=2)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def _default(value: Any) -> Any:
@@ -32,8 +67,12 @@ class Output:
         self.err = Console(stderr=True, soft_wrap=True)
 
     def json(self, data: Any) -> None:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_default, indent=2) + "\n")
+        sys.stdout.write(json_text(data) + "\n")
         sys.stdout.flush()
+
+    def _text(self, value: str) -> Text:
+        # Never markup: a title such as "[/]" would crash Rich, "[blink]" would restyle.
+        return self.out.render_str(terminal_safe(value), markup=False)
 
     def table(
         self,
@@ -45,22 +84,22 @@ class Output:
         if self.as_json:
             self.json(list(rows))
             return
-        table = Table(title=title, show_lines=False)
+        table = Table(title=self._text(title) if title else None, show_lines=False)
         for col in columns:
-            table.add_column(col)
+            table.add_column(self._text(col))
         for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
+            table.add_row(*(self._text(_cell(row.get(c))) for c in columns))
         self.out.print(table)
 
     def record(self, data: Mapping[str, Any], *, title: str | None = None) -> None:
         if self.as_json:
             self.json(dict(data))
             return
-        table = Table(title=title, show_header=False)
+        table = Table(title=self._text(title) if title else None, show_header=False)
         table.add_column("key", style="bold")
         table.add_column("value")
         for k, v in data.items():
-            table.add_row(k, _cell(v))
+            table.add_row(self._text(str(k)), self._text(_cell(v)))
         self.out.print(table)
 
     def done(self, data: Mapping[str, Any], text: str) -> None:
@@ -72,16 +111,19 @@ class Output:
 
     def message(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(text, highlight=False, markup=False)
+            self.err.print(terminal_safe(text), highlight=False, markup=False)
 
     def error(self, text: str) -> None:
         # Errors may quote provider answers; redact anything that looks like a secret.
-        # escape(): messages quote user text such as "[match]", which is not Rich markup.
-        self.err.print(f"[bold red]error:[/] {escape(redact(text))}", highlight=False)
+        self._labelled("error:", "bold red", redact(text))
 
     def warning(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(f"[yellow]warning:[/] {escape(redact(text))}", highlight=False)
+            self._labelled("warning:", "yellow", redact(text))
+
+    def _labelled(self, label: str, style: str, text: str) -> None:
+        # A Text, not markup: messages quote user text such as "[match]".
+        self.err.print(Text.assemble((label, style), " ", terminal_safe(text)), highlight=False)
 
 
 def _cell(value: Any) -> str:

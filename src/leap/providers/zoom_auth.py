@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from leap.logs import register_secret
 from leap.providers.http import (
     CredentialRejected,
     PermanentError,
@@ -72,6 +73,11 @@ def _post_token(
     hint: str,
 ) -> dict[str, Any]:
     url = oauth_base_url.rstrip("/") + "/oauth/token"
+    # The token endpoint may quote the request back in an error (the Basic header, the form);
+    # whatever path the secrets came by, redaction must know them before it answers.
+    register_secret(client_secret, user=client_id)
+    for field in ("refresh_token", "code", "code_verifier"):
+        register_secret(form.get(field))
     return token_grant(
         lambda: http.post(url, data=form, auth=(client_id, client_secret)),
         _token_classifier(clock, hint),

@@ -16,6 +16,7 @@ from leap.db.base import utcnow
 from leap.db.models import Credential
 from leap.domain import CredentialKind, CredentialStatus
 from leap.errors import Conflict, PermissionDenied, UsageError
+from leap.logs import redact
 from leap.secrets import Vault
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -184,7 +185,9 @@ def replace_secret(ctx: Context, cred: Credential, payload: Mapping[str, Any]) -
 
 def mark_dead(ctx: Context, cred: Credential, reason: str) -> None:
     cred.status = CredentialStatus.NEEDS_REAUTH.value
-    cred.status_reason = reason
+    # The reason quotes the provider's answer, which may echo what we sent it; the stored
+    # text is shown by `credentials list` to anyone who can read the row or the database.
+    cred.status_reason = redact(reason)
     ctx.session.flush()
 
 
