@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
+from leap.errors import QueueUnavailable
+from leap.logs import redact
 from leap.pipeline import runner
 from leap.services import reconciler, runs, system
 
@@ -67,11 +70,42 @@ class TaskQueue:
             task = self._tasks[name]
         except KeyError:
             raise ValueError(f"unknown task {name}") from None
-        if delay:
-            task.schedule(kwargs=kwargs, delay=delay)
-        else:
-            task(**kwargs)
+        try:
+            if delay:
+                task.schedule(kwargs=kwargs, delay=delay)
+            else:
+                task(**kwargs)
+        except Exception as exc:
+            # Redis refusing the connection, PostgreSQL down, a locked or unwritable SQLite
+            # file: each client raises its own type. Callers send only after their commit,
+            # so the work is safe in the database; they need one clear line to report.
+            raise QueueUnavailable(
+                f"cannot reach the queue ({self.where}): {_reason(exc)}"
+            ) from exc
+
+    @property
+    def where(self) -> str:
+        """The queue as an operator would find it in leap.toml (its password hidden)."""
+        q = self.runtime.settings.queue
+        if q.backend == "sqlite":
+            return f"sqlite {self.runtime.settings.queue_path}"
+        return f"{q.backend} {_without_password(q.url)}" if q.url else q.backend
 
     @property
     def names(self) -> list[str]:
         return sorted(self._tasks)
+
+
+def _without_password(url: str) -> str:
+    # redis://:secret@host has no user name, which a generic log pattern does not catch.
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return redact(text if len(text) <= 200 else text[:199] + "…")

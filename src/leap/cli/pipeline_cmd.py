@@ -11,10 +11,10 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from leap.cli import _filters as F
 from leap.cli._run import AppState, state_of
-from leap.context import Runtime, open_context
+from leap.context import Enqueue, Runtime, open_context
 from leap.db.scope import Scope
 from leap.domain import RunStatus
-from leap.errors import LeapError, PartialFailure, UsageError
+from leap.errors import LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
 from leap.processing import parse_stages
@@ -24,8 +24,34 @@ from leap.services.recordings import RecordingFilter
 POLL_SECONDS = 0.5
 
 
+class _Sender:
+    """Sends the queue messages of the runs this command commits. After the first failure
+    no more are tried (a server that refused one refuses the next, and each try may wait out
+    a timeout): those runs are safe in the database and leapd's reconciler sends them."""
+
+    def __init__(self, send: Enqueue | None) -> None:
+        self.send = send
+        self.failure: QueueUnavailable | None = None
+
+    def __call__(self, name: str, kwargs: dict[str, Any], delay: float | None) -> None:
+        if self.failure is not None or self.send is None:
+            return
+        try:
+            self.send(name, kwargs, delay)
+        except QueueUnavailable as exc:
+            self.failure = exc
+
+    def install(self, runtime: Runtime) -> _Sender:
+        self.send, runtime.enqueue = runtime.enqueue, self
+        return self
+
+
 def _started(
-    state: AppState, ids: list[int], stages: list[str] | None, force: bool
+    state: AppState,
+    ids: list[int],
+    stages: list[str] | None,
+    force: bool,
+    sender: _Sender | None = None,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Start a run per recording, each in its own unit of work: one refusal stops no other."""
     rows: list[dict[str, Any]] = []
@@ -35,11 +61,14 @@ def _started(
             with state.context() as c:
                 run = runs.start_run(c, rid, stages=stages, force=force)
                 first = c.repos.stages.next_queued(run.id)
-                rows.append(
-                    {"recording_id": rid, "run_id": run.id, "stages": run.stages, "error": None}
-                )
-                if first is not None:
-                    first_stages.append(first.id)
+                row = {"recording_id": rid, "run_id": run.id, "stages": run.stages, "error": None}
+            # Counted only once committed: a failing commit is this recording's one error row.
+            rows.append(row)
+            if first is not None:
+                first_stages.append(first.id)
+            # The message went out as the unit of work closed, or the queue refused it.
+            if sender is not None and sender.failure is not None:
+                row["sent"] = False
         except LeapError as exc:
             rows.append(
                 {
@@ -83,14 +112,17 @@ def process(
         with state.context() as c:
             targets = [r.id for r in recordings.select(c, filters)]
     runtime = state.runtime()
+    sender = None
     if now:
         runtime.enqueue = lambda *_: None  # stages run below, not through the daemon
-    rows, first_stages = _started(state, targets, chosen, force)
+    else:
+        sender = _Sender(None).install(runtime)
+    rows, first_stages = _started(state, targets, chosen, force, sender)
     if now and first_stages:
         _follow_now(state, runtime, first_stages)
-    elif wait and first_stages:
+    elif wait and first_stages and (sender is None or sender.failure is None):
         _follow_wait(state, [r["run_id"] for r in rows if r["run_id"]])
-    _report(state, rows, followed=now or wait)
+    _report(state, rows, followed=now or wait, sender=sender)
 
 
 def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> None:
@@ -163,8 +195,14 @@ def _bar(state: AppState) -> Progress | None:
     return None
 
 
-def _report(state: AppState, rows: list[dict[str, Any]], *, followed: bool) -> None:
-    if followed:
+def _report(
+    state: AppState,
+    rows: list[dict[str, Any]],
+    *,
+    followed: bool,
+    sender: _Sender | None = None,
+) -> None:
+    if followed and (sender is None or sender.failure is None):
         with state.context() as c:
             for row in rows:
                 if row["run_id"]:
@@ -180,12 +218,29 @@ def _report(state: AppState, rows: list[dict[str, Any]], *, followed: bool) -> N
         for row in rows:
             if row["run_id"] is None:
                 state.output.warning(f"recording {row['recording_id']}: {row['error']}")
+            elif row.get("sent") is False:
+                continue  # said once, in the error below
             else:
                 verb = row.get("status", "queued")
                 state.output.message(
                     f"recording {row['recording_id']}: run {row['run_id']} "
                     f"{verb}" + (f" ({row['error']})" if row.get("error") else "")
                 )
+    unsent = [r for r in rows if r.get("sent") is False]
+    if sender is not None and sender.failure is not None and unsent:
+        if len(unsent) == 1:
+            saved = f"run {unsent[0]['run_id']} of recording {unsent[0]['recording_id']} is"
+        else:
+            saved = (
+                "the runs of recordings "
+                + ", ".join(str(r["recording_id"]) for r in unsent)
+                + " are"
+            )
+        # True either way: the stages wait as queued rows, which leapd's reconciler re-sends.
+        raise QueueUnavailable(
+            f"{sender.failure.message.rstrip('.')}. {saved.capitalize()} saved and will start "
+            "once leapd reaches the queue"
+        )
     failed = [r for r in rows if r["run_id"] is None or r.get("status") == RunStatus.FAILED.value]
     if not failed:
         return
@@ -217,12 +272,16 @@ def retry(
         start = F.day_start(F.parse_date(since, option="--since")) if since else None
         with state.context() as c:
             ids = [r.id for r in runs.failed_since(c, start)]
+    sender = _Sender(None).install(state.runtime())
     rows: list[dict[str, Any]] = []
     for rid in ids:
         try:
             with state.context() as c:
                 run = runs.retry(c, rid, stage)
-                rows.append({"recording_id": rid, "run_id": run.id, "error": None})
+                row = {"recording_id": rid, "run_id": run.id, "error": None}
+            rows.append(row)
+            if sender.failure is not None:
+                row["sent"] = False
         except LeapError as exc:
             rows.append(
                 {
@@ -232,7 +291,7 @@ def retry(
                     "exit_code": exc.exit_code,
                 }
             )
-    _report(state, rows, followed=False)
+    _report(state, rows, followed=False, sender=sender)
 
 
 def cancel(ctx: typer.Context, recording_id: F.RecordingId) -> None:

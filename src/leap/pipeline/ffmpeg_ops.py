@@ -24,6 +24,7 @@ __all__ = [
     "audio_suffix",
     "cut",
     "cut_args",
+    "cut_suffix",
     "detect_black",
     "detect_black_args",
     "detect_silence",
@@ -138,6 +139,16 @@ def _container(dst: Path) -> tuple[str, list[str] | None, list[str]]:
     except KeyError:
         known = ", ".join(sorted(_CONTAINERS))
         raise ValueError(f"{dst.name}: unsupported output suffix (use one of {known})") from None
+
+
+def cut_suffix(src: Path, *, accurate: bool) -> str:
+    """Suffix for a cut of src: its own when cut_args can write it, else .mkv. Local sources
+    may be .avi, .mpg, .ts, .flac or .aac, which have no muxer here, and an accurate cut
+    cannot write .webm; Matroska holds any codec those carry (copy or re-encoded)."""
+    suffix = src.suffix.lower()
+    if suffix not in _CONTAINERS or (accurate and _CONTAINERS[suffix][0] == "webm"):
+        return ".mkv"
+    return suffix
 
 
 def cut_args(

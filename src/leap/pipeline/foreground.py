@@ -45,7 +45,10 @@ def run_now(
             if wait > 0:
                 sleep(wait)
             hook = (lambda p, s=stage_id: on_stage(s, p)) if on_stage else None
-            outcomes[stage_id] = runner.execute(runtime, stage_id, enqueue, progress_hook=hook)
+            # The CLI reports the outcome once, as its own line; the runner stays quiet.
+            outcomes[stage_id] = runner.execute(
+                runtime, stage_id, enqueue, progress_hook=hook, foreground=True
+            )
     finally:
         runtime.enqueue = previous
     return outcomes

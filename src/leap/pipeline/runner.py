@@ -17,9 +17,17 @@ from leap.db.base import utcnow
 from leap.db.scope import Scope
 from leap.domain import RunStatus, Stage, StageStatus
 from leap.errors import LeapError
+from leap.logs import redact
 from leap.pipeline import stages as impl
 from leap.pipeline import states
-from leap.pipeline.stage_api import Cancelled, Progress, StageContext, StageOutcome, Waiting
+from leap.pipeline.stage_api import (
+    Cancelled,
+    Progress,
+    StageContext,
+    StageOutcome,
+    Waiting,
+    storage_error,
+)
 from leap.pipeline.workspace import Workspace
 from leap.providers.http import make_http_client
 from leap.services import runs
@@ -73,8 +81,10 @@ class Heartbeat(threading.Thread):
                     run = ctx.repos.runs.require(self.claimed.run_id)
                     if kept:
                         rec.progress = runs._progress(ctx, run)
-            except Exception:  # a busy database must not kill the stage; try next beat
-                log.warning("heartbeat of stage %s failed", self.claimed.stage_id, exc_info=True)
+            except Exception as exc:  # a busy database must not kill the stage; try next beat
+                # One line: `leap process --now` shows warnings on the terminal.
+                log.warning("heartbeat of stage %s failed: %s", self.claimed.stage_id, exc)
+                log.debug("heartbeat failure", exc_info=True)
                 continue
             if not kept or run.status != RunStatus.ACTIVE.value:
                 self.progress.cancel.set()
@@ -117,8 +127,15 @@ def execute(
     stage_id: int,
     enqueue: Enqueue,
     progress_hook: Callable[[Progress], None] | None = None,
+    *,
+    foreground: bool = False,
 ) -> str:
-    """Run one stage if it can be claimed; returns what happened (for logs and tests)."""
+    """Run one stage if it can be claimed; returns what happened (for logs and tests).
+
+    Whatever the stage raises is recorded on its row as one line and never propagates: a
+    worker survives every stage. `foreground` (`leap process --now`): the caller reports the
+    outcome on the terminal itself, so failures are logged at DEBUG (seen with --debug)
+    instead of a second copy of the same error, and no traceback reaches the terminal."""
     worker = worker_id()
     claimed = _claim(runtime, stage_id, worker)
     if claimed is None:
@@ -158,8 +175,7 @@ def execute(
         with open_context(runtime, Scope.system_scope()) as ctx:
             runs.wait_stage(ctx, claimed.stage_id, worker, wait.delay, wait.message)
             pending, ctx._pending = list(ctx._pending), []
-        for name, kwargs, delay in pending:
-            enqueue(name, kwargs, delay)
+        _send(enqueue, pending)
         return "waiting"
     except Cancelled:
         log.info(
@@ -170,12 +186,22 @@ def execute(
         return "cancelled"
     except LeapError as exc:
         error, retryable = exc, isinstance(exc, impl.RETRYABLE)
-    except Exception as exc:  # a bug or an unexpected OS error: fail clearly, keep the worker
-        log.exception("stage %s of recording %s crashed", claimed.stage.value, claimed.recording_id)
-        error = LeapError(f"internal error: {type(exc).__name__}: {exc}")
+    except OSError as exc:
+        # The media folder or a workspace file: permission denied, not a directory, disk
+        # full, an I/O error. The user can fix these; name the path and the reason.
+        error = storage_error(exc)
+    except Exception as exc:  # a bug: fail the stage clearly, keep the worker
+        log.log(
+            logging.DEBUG if foreground else logging.ERROR,
+            "stage %s of recording %s crashed",
+            claimed.stage.value,
+            claimed.recording_id,
+            exc_info=True,
+        )
+        error = LeapError(f"unexpected {type(exc).__name__} (a bug; details in the log): {exc}")
     finally:
         beat.stop()
-    return _record(runtime, claimed, worker, outcome, error, retryable, enqueue)
+    return _record(runtime, claimed, worker, outcome, error, retryable, enqueue, foreground)
 
 
 def _save_state(runtime: Runtime, claimed: Claimed, worker: str, state: dict[str, Any]) -> None:
@@ -192,6 +218,7 @@ def _record(
     error: LeapError | None,
     retryable: bool,
     enqueue: Enqueue,
+    foreground: bool = False,
 ) -> str:
     with open_context(runtime, Scope.system_scope()) as ctx:
         if outcome is not None:
@@ -206,11 +233,14 @@ def _record(
             status = "lost-lease" if st is None else st.status
         else:
             assert error is not None
+            # The row is shown by `leap status` and `recordings show` unfiltered; a provider's
+            # answer quoted in the message may carry a token.
+            message = redact(error.message)
             failed = runs.fail_stage(
                 ctx,
                 claimed.stage_id,
                 worker,
-                error.message,
+                message,
                 retryable=retryable,
                 exit_code=error.exit_code,
             )
@@ -219,16 +249,26 @@ def _record(
             else:
                 st, delay = failed
                 status = "retrying" if delay is not None else "failed"
+                level = logging.WARNING if delay is not None else logging.ERROR
                 log.log(
-                    logging.WARNING if delay is not None else logging.ERROR,
+                    logging.DEBUG if foreground else level,
                     "stage %s of recording %s %s: %s",
                     claimed.stage.value,
                     claimed.recording_id,
                     status,
-                    error.message,
+                    message,
                 )
         # The next stage's message (or the retry's) goes out only after this commit.
         pending, ctx._pending = list(ctx._pending), []
-    for name, kwargs, delay in pending:
-        enqueue(name, kwargs, delay)
+    _send(enqueue, pending)
     return status
+
+
+def _send(enqueue: Enqueue, pending: list[tuple[str, dict[str, Any], float | None]]) -> None:
+    """Send messages for work already committed. A queue that does not answer loses nothing:
+    the stage stays queued in the database and the reconciler sends it again."""
+    for name, kwargs, delay in pending:
+        try:
+            enqueue(name, kwargs, delay)
+        except LeapError as exc:
+            log.warning("%s %s not sent (the reconciler will): %s", name, kwargs, exc.message)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
 from leap.context import Runtime
 from leap.db.scope import Scope
 from leap.domain import Stage
-from leap.errors import LeapError
+from leap.errors import BadSetting, LeapError, StorageError
 from leap.pipeline.workspace import Workspace
+
+T = TypeVar("T", int, float)
 
 
 class Cancelled(LeapError):
@@ -73,3 +77,48 @@ class StageOutcome:
     artifacts: dict[str, str] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False  # nothing to do (e.g. a stage not available yet): reason in result
+
+
+def section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The run's processing table `name` ("trim"); BadSetting when a layer replaced it with a
+    plain value (`trim = false` in a template)."""
+    value = config.get(name)
+    if not isinstance(value, Mapping):
+        raise BadSetting(f"processing setting {name} = {value!r}: expected a table of settings")
+    return value
+
+
+def setting(
+    config: Mapping[str, Any],
+    key: str,
+    kind: type[T],
+    default: T | None = None,
+    *,
+    positive: bool = False,
+) -> T:
+    """The run's processing setting `key` ("trim.noise_db") as an int or float. Absent or
+    null gives `default`; a value that is no finite number (a template may hold any TOML
+    value) raises BadSetting naming the key and the value, not a ValueError deep in a stage."""
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if node is None and default is not None:
+        return default
+    # bool is an int to Python, but `noise_db = true` is a mistake, not 1 dB.
+    if isinstance(node, bool) or not isinstance(node, int | float) or not math.isfinite(node):
+        raise BadSetting(f"processing setting {key} = {node!r}: expected a number")
+    value = kind(node)
+    if positive and value <= 0:
+        raise BadSetting(f"processing setting {key} = {node!r}: expected a number above 0")
+    return value
+
+
+def storage_error(exc: OSError, path: Path | str | None = None, doing: str = "") -> StorageError:
+    """One line for an OS error on a file LEAP manages: the path (the one the OS names, else
+    `path`), what LEAP was doing, and the OS's reason ("Permission denied")."""
+    where = exc.filename if exc.filename is not None else path
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    head = f"{doing} {where}" if doing and where is not None else (doing or str(where or ""))
+    return StorageError(f"{head}: {reason}" if head else reason)

@@ -9,13 +9,20 @@ from typing import Any
 
 from leap.context import open_context
 from leap.domain import SourceKind, Stage
-from leap.errors import UsageError
+from leap.errors import BadSetting, UsageError
 from leap.path_policy import open_regular
 from leap.pipeline import publish, text_stages
 from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
 from leap.pipeline.ffmpeg import MediaError, locate, probe
-from leap.pipeline.ffmpeg_ops import audio_suffix, cut, detect_black, detect_silence, extract_audio
-from leap.pipeline.stage_api import StageContext, StageOutcome
+from leap.pipeline.ffmpeg_ops import (
+    audio_suffix,
+    cut,
+    cut_suffix,
+    detect_black,
+    detect_silence,
+    extract_audio,
+)
+from leap.pipeline.stage_api import StageContext, StageOutcome, section, setting
 from leap.pipeline.trim_plan import TrimPlan, TrimSettings, plan_trim
 from leap.pipeline.workspace import Workspace
 from leap.providers.http import RetryableError
@@ -27,6 +34,9 @@ MEDIA_TYPES = ("MP4", "M4A")
 
 def pick_file(files: Sequence[Mapping[str, Any]], prefer: Sequence[str]) -> Mapping[str, Any]:
     """The best media file of a meeting: preferred view first, video before audio-only."""
+    # A template may hold any TOML value here; a string would match views by substring.
+    if not isinstance(prefer, list | tuple) or not all(isinstance(p, str) for p in prefer):
+        raise BadSetting(f"processing setting download.prefer = {prefer!r}: expected a list")
     media = [
         f for f in files if str(f.get("file_type") or "").upper() in MEDIA_TYPES or f.get("path")
     ]
@@ -106,43 +116,40 @@ def run_trim(sc: StageContext) -> StageOutcome:
     if not source or not Path(source).is_file():
         raise UsageError("trim needs the downloaded file; run the download stage first")
     src = Path(source)
-    cfg = sc.config["trim"]
+    cfg = section(sc.config, "trim")
+    accurate = bool(cfg.get("accurate"))
     tools = locate()
     info = probe(tools, src)
     if not info.has_audio:
         raise MediaError(f"{src.name}: the recording has no audio track")
     suffix = audio_suffix(tools)
     audio = sc.workspace.path(f"audio{suffix}")
-    trimmed = sc.workspace.path(f"trimmed{src.suffix}")
+    trimmed = sc.workspace.path(f"trimmed{cut_suffix(src, accurate=accurate)}")
     if sc.force:
         sc.workspace.remove([audio.name, trimmed.name])
 
     start, end = cfg.get("start"), cfg.get("end")
     if start is not None or end is not None:
         # Explicit cut points replace detection entirely.
-        plan = plan_trim(info.duration_s, [], start_override=start, end_override=end)
-    elif cfg["enabled"]:
+        plan = _explicit_plan(sc.config, info.duration_s)
+    elif cfg.get("enabled", True):
+        settings = TrimSettings(
+            min_lead_silence_s=setting(sc.config, "trim.min_lead_silence_s", float),
+            min_tail_silence_s=setting(sc.config, "trim.min_tail_silence_s", float),
+            pad_s=setting(sc.config, "trim.pad_s", float),
+            min_keep_s=setting(sc.config, "trim.min_keep_s", float),
+            max_cut_fraction=setting(sc.config, "trim.max_cut_fraction", float),
+        )
         silences = detect_silence(
             tools,
             src,
-            noise_db=float(cfg["noise_db"]),
-            min_silence_s=float(cfg["min_silence_s"]),
+            noise_db=setting(sc.config, "trim.noise_db", float),
+            min_silence_s=setting(sc.config, "trim.min_silence_s", float, positive=True),
             progress=lambda f: sc.progress(f * 0.3, "silence"),
         )
         # None: black detection did not run, silence alone decides what is dead air.
         blacks = detect_black(tools, src) if cfg.get("detect_black") and info.has_video else None
-        plan = plan_trim(
-            info.duration_s,
-            silences,
-            TrimSettings(
-                min_lead_silence_s=float(cfg["min_lead_silence_s"]),
-                min_tail_silence_s=float(cfg["min_tail_silence_s"]),
-                pad_s=float(cfg["pad_s"]),
-                min_keep_s=float(cfg["min_keep_s"]),
-                max_cut_fraction=float(cfg["max_cut_fraction"]),
-            ),
-            blacks=blacks,
-        )
+        plan = plan_trim(info.duration_s, silences, settings, blacks=blacks)
     else:
         plan = TrimPlan(0.0, info.duration_s, "trimming is disabled", False)
     if plan.cut:
@@ -154,7 +161,7 @@ def run_trim(sc: StageContext) -> StageOutcome:
                 tmp,
                 plan.start_s,
                 plan.end_s,
-                accurate=bool(cfg["accurate"]),
+                accurate=accurate,
                 progress=lambda f: sc.progress(0.3 + f * 0.4, "cut"),
             )
             Workspace.commit(tmp, trimmed)
@@ -173,11 +180,31 @@ def run_trim(sc: StageContext) -> StageOutcome:
                 "end_s": plan.end_s,
                 "reason": plan.reason,
                 "cut": plan.cut,
-                "accurate": bool(cfg["accurate"]),
+                "accurate": accurate,
             },
             "duration_s": info.duration_s,
         },
     )
+
+
+def _explicit_plan(config: dict[str, Any], duration_s: float) -> TrimPlan:
+    """The trim the user typed (trim.start / trim.end); BadSetting naming the values when
+    they do not fit this recording (past its end, start after end), which shows only now
+    that its duration is known."""
+    trim = config["trim"]
+    start, end = (
+        None if trim.get(k) is None else setting(config, f"trim.{k}", float)
+        for k in ("start", "end")
+    )
+    try:
+        return plan_trim(duration_s, [], start_override=start, end_override=end)
+    except ValueError as exc:
+        given = ", ".join(
+            f"trim.{k} = {v:g}" for k, v in (("start", start), ("end", end)) if v is not None
+        )
+        # plan_trim words its reasons for the CLI's --start/--end; here they are settings.
+        reason = str(exc).replace("--start", "start").replace("--end", "end")
+        raise BadSetting(f"processing setting {given}: {reason}") from None
 
 
 STAGES: dict[Stage, Callable[[StageContext], StageOutcome]] = {

@@ -11,11 +11,11 @@ from pydantic import SecretStr
 
 from leap.context import open_context
 from leap.domain import CredentialKind, CredentialStatus
-from leap.errors import UsageError
+from leap.errors import ArtifactError, UsageError
 from leap.pipeline.chunking import transcribe_audio
 from leap.pipeline.download import download_http
 from leap.pipeline.ffmpeg import locate
-from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
+from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting, section, setting
 from leap.pipeline.workspace import Workspace
 from leap.providers.fireworks import FireworksBatch, FireworksTranscriber
 from leap.providers.llm import BadAnswer, ChatClient
@@ -48,9 +48,33 @@ def write_text(sc: StageContext, name: str, text: str) -> Path:
 
 def load_transcript(sc: StageContext) -> Transcript:
     path = sc.artifacts.get("transcript")
-    if not path or not Path(path).is_file():
+    if not path:
         raise UsageError(f"{sc.stage.value} needs a transcript: run the transcribe stage first")
-    return Transcript.from_storage(json.loads(Path(path).read_text(encoding="utf-8")))
+    # The way back works whatever stages the failed run had; transcribe redoes a bad file.
+    again = (
+        f"make it again with 'leap process {sc.recording_id} --stages transcribe,{sc.stage.value}'"
+    )
+    if not Path(path).is_file():
+        raise ArtifactError(f"the transcript {path} is gone: {again}")
+    try:
+        return read_transcript(Path(path))
+    except ArtifactError as exc:
+        raise ArtifactError(f"{exc.message}: {again}") from None
+
+
+def read_transcript(path: Path) -> Transcript:
+    """A stored transcript; ArtifactError naming the file when it is unreadable, truncated or
+    not a transcript (a crash or a hand edit), so no JSON error escapes a stage."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON object was expected, not {type(data).__name__}")
+        return Transcript.from_storage(data)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read the transcript {path}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError is a ValueError
+        reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ArtifactError(f"the transcript {path} is damaged ({reason})") from None
 
 
 def api_key(sc: StageContext, kind: CredentialKind, install_wide: SecretStr) -> str:
@@ -131,11 +155,17 @@ def _zoom_vtt(sc: StageContext) -> Transcript | None:
 
 
 def run_transcribe(sc: StageContext) -> StageOutcome:
-    cfg = sc.config["transcription"]
-    provider, model = str(cfg["provider"]), cfg.get("model")
+    cfg = section(sc.config, "transcription")
+    provider, model = str(cfg.get("provider")), cfg.get("model")
     existing = sc.workspace.root / TRANSCRIPT
     if existing.is_file() and not sc.force:
-        return StageOutcome(artifacts={"transcript": str(existing)}, result={"reused": True})
+        try:
+            read_transcript(existing)
+        except ArtifactError as exc:
+            # Passing a damaged file on would fail every later stage; make it again.
+            sc.log(f"recording {sc.recording_id}: {exc.message}; transcribing again")
+        else:
+            return StageOutcome(artifacts={"transcript": str(existing)}, result={"reused": True})
     audio = sc.artifacts.get("audio")
     if not audio or not Path(audio).is_file():
         raise UsageError("transcribe needs the audio track: run the trim stage first")
@@ -162,11 +192,13 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             transcriber,
             language=language,
             prompt=prompt,
-            concurrency=int(cfg.get("concurrency") or 4),
+            concurrency=setting(sc.config, "transcription.concurrency", int, 4, positive=True),
             workdir=chunks,
             progress=lambda f: sc.progress(f, "transcribing"),
             # A local model gains nothing from chunks; an API gains parallel requests.
-            max_chunk_s=None if provider == "local" else float(cfg.get("chunk_s") or 960),
+            max_chunk_s=None
+            if provider == "local"
+            else setting(sc.config, "transcription.chunk_s", float, 960.0, positive=True),
         )
     path = write_json(sc, TRANSCRIPT, transcript.to_storage())
     minutes = usage_minutes(transcript)
@@ -203,7 +235,7 @@ def _batch(
         api_key=api_key(sc, CredentialKind.FIREWORKS, s.fireworks.api_key),
         model=model or s.fireworks.model,
     )
-    poll_s = float(sc.config["transcription"].get("poll_seconds") or 60)
+    poll_s = setting(sc.config, "transcription.poll_seconds", float, 60.0, positive=True)
     job = sc.state.get("batch_id")
     if not job:
         job = batch.submit(audio, language=language, prompt=prompt)
@@ -217,8 +249,8 @@ def _batch(
 
 
 def run_topics(sc: StageContext) -> StageOutcome:
-    cfg = sc.config["topics"]
-    provider = str(cfg["provider"])
+    cfg = section(sc.config, "topics")
+    provider = str(cfg.get("provider"))
     if provider == "none":
         return StageOutcome(skipped=True, result={"reason": "topics.provider = none"})
     transcript = load_transcript(sc)
@@ -241,7 +273,7 @@ def run_topics(sc: StageContext) -> StageOutcome:
                 transcript,
                 language=language,
                 title=title,
-                max_topics=int(cfg.get("max_topics") or 15),
+                max_topics=setting(sc.config, "topics.max_topics", int, 15, positive=True),
             )
             with open_context(sc.runtime, sc.scope) as ctx:
                 usage.record(
@@ -255,10 +287,10 @@ def run_topics(sc: StageContext) -> StageOutcome:
             result["tokens"] = used.total_tokens
         except (TopicsParseError, BadAnswer) as exc:
             # The LLM's answer was unusable: chapters still come from the offline provider.
-            topics = _simple(transcript, cfg, language)
+            topics = _simple(transcript, sc.config, language)
             result["fallback"] = f"simple ({exc.message})"
     elif provider == "simple":
-        topics = _simple(transcript, cfg, language)
+        topics = _simple(transcript, sc.config, language)
     else:
         raise UsageError(f"unknown topics provider '{provider}' (llm, simple, none)")
     path = write_json(sc, TOPICS, topics.to_storage())
@@ -271,13 +303,13 @@ def run_topics(sc: StageContext) -> StageOutcome:
     return StageOutcome(artifacts={"topics": str(path)}, result=result)
 
 
-def _simple(transcript: Transcript, cfg: dict[str, Any], language: str | None) -> Topics:
+def _simple(transcript: Transcript, config: dict[str, Any], language: str | None) -> Topics:
     return simple_topics(
         transcript,
         language=language,
-        target_section_s=float(cfg.get("section_s") or 600),
-        min_section_s=float(cfg.get("min_section_s") or 120),
-        max_topics=int(cfg.get("max_topics") or 12),
+        target_section_s=setting(config, "topics.section_s", float, 600.0, positive=True),
+        min_section_s=setting(config, "topics.min_section_s", float, 120.0, positive=True),
+        max_topics=setting(config, "topics.max_topics", int, 12, positive=True),
     )
 
 
