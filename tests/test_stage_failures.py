@@ -287,3 +287,18 @@ def test_queue_unreachable_for_several_recordings(
     res = leap_process("process", *ids, env=env)
     line = said_once(res, 1, "cannot reach the queue")
     assert "the runs of recordings" in line.lower() and "of 2" not in res.stderr
+
+
+# --------------------------------------------------------------------------- outside stages
+
+
+def test_os_error_outside_a_stage_is_one_line(
+    cli: Any, leap_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OSError that reaches the CLI is the machine, not a bug: path and reason, exit 1."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("LEAP_DATA_DIR", str(blocker / "data"))
+    res = cli("init", "--yes")
+    line = said_once(res, 1, "Not a directory")
+    assert str(blocker / "data") in line

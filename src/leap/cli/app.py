@@ -199,6 +199,14 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         state.output.error("interrupted")
         code = 130
+    except OSError as exc:
+        # The machine, not a bug (a folder not writable, a disk full): the path and the
+        # reason are what the user needs, as one line.
+        if state.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        state.output.error(f"{where}{exc.strerror or exc}")
+        code = 1
     except Exception as exc:  # a bug: one line unless --debug
         if state.debug:
             raise
