@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import time
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from leap.matching import (
     CompiledTemplate,
@@ -369,3 +372,35 @@ def test_compiled_template_keeps_identity() -> None:
     assert (t.template_id, t.name, t.order, t.enabled) == (7, "ts", 10, True)
     assert t.keywords == (("Ёлка  Новая", "елка новая"),)
     assert t.weekdays == frozenset({6})
+
+
+def test_catastrophic_regex_is_cut_off_by_the_time_limit() -> None:
+    # (a|aa)+$ backtracks exponentially; with `re` this title takes minutes.
+    t = tpl(regex=["(a|aa)+$"])
+    title = "a" * 40 + "b"
+    started = time.perf_counter()
+    assert match_reason(t, facts(title=title)) is None
+    why = mismatch_reason(t, facts(title=title))
+    assert time.perf_counter() - started < 2
+    assert why is not None and "took over" in why
+
+
+def test_unicode_regex_rules_stay_those_of_re() -> None:
+    # \w and \b are Unicode-aware (an ASCII-only engine would miss Cyrillic words).
+    assert match_reason(tpl(regex=[r"\bлекция\b"]), facts()) is not None
+    assert match_reason(tpl(regex=[r"^\w+ \w+"]), facts()) is not None
+    assert match_reason(tpl(regex=[r"(?<=лекция )5"]), facts()) is not None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fragment"),
+    [
+        ("(", "invalid pattern '('"),
+        ("((a{100}){100}){100}", "multiply to more than 1000"),
+        ("(?:x{65535}){65535}", "multiply to more than 1000"),
+        ("a" * 501, "longer than 500 characters"),
+    ],
+)
+def test_regexes_are_checked_when_saved(pattern: str, fragment: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(fragment)):
+        MatchRules.model_validate({"regex": [pattern]})

@@ -138,3 +138,60 @@ def test_a_preset_with_an_unknown_variable_is_refused_at_save_time(
     assert res.code == 2 and "Traceback" not in res.stderr
     assert "unknown variable {bogus}" in res.stderr and "metadata.path" in res.stderr
     assert cli("--json", "preset", "list").json() == []
+
+
+PRESET_HEAD = 'name = "a"\nplatform = "youtube"\ncredential = "my-channel"\n[metadata]\n'
+
+
+@pytest.mark.parametrize(
+    ("meta", "fragment"),
+    [
+        ('privacy = "secret"', "metadata.privacy: 'secret' is not one of public"),
+        ('category_id = "music"', "metadata.category_id: expected a number"),
+        ("category_id = -27", "metadata.category_id: expected a number"),
+        ('made_for_kids = "yes"', "metadata.made_for_kids: expected true or false"),
+        ('license = "gpl"', "metadata.license: 'gpl' is not one of youtube"),
+        ('default_language = "Russian"', "metadata.default_language: 'Russian' is not a lang"),
+        ("captions = 1", "metadata.captions: expected true or false"),
+        ("tags = [1, 2]", "metadata.tags: expected a list of strings"),
+        ("title = nan", "metadata.title: nan is not allowed"),
+        ("title = 99999999999999999999", "metadata.title: 99999999999999999999 is out of range"),
+        ('title = "a\\u0000b"', "metadata.title: the NUL character"),
+    ],
+)
+def test_preset_metadata_values_are_checked_at_save(
+    ready: Any, tmp_path: Path, meta: str, fragment: str
+) -> None:
+    res = ready("preset", "add", "--file", write(tmp_path, "bad.toml", PRESET_HEAD + meta + "\n"))
+    assert res.code == 2 and fragment in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_vk_metadata_values_are_checked_at_save(ready: Any, tmp_path: Path) -> None:
+    head = 'name = "v"\nplatform = "vk"\ncredential = "vk-token"\n[metadata]\n'
+    for meta, fragment in (
+        ('group_id = "club"', "metadata.group_id: expected a VK id"),
+        ('privacy_view = "strangers"', "metadata.privacy_view: 'strangers' is not a VK privacy"),
+        ("wallpost = 2", "metadata.wallpost: expected true or false"),
+    ):
+        res = ready("preset", "add", "--file", write(tmp_path, "v.toml", head + meta + "\n"))
+        assert res.code == 2 and fragment in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"\xff\xfe name", "not UTF-8 text"),
+        (b'name = "a"\nx = ' + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b'name = "a"\nplatform = "local"\n[metadata]\ntitle = "a"\n' + b"#" * 1_100_000, "larger"),
+        (b'name = "a\\nb"\nplatform = "local"\n', "name"),
+    ],
+)
+def test_hostile_preset_files_are_one_line_usage_errors(
+    ready: Any, tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_bytes(content)
+    res = ready("preset", "add", "--file", str(path))
+    assert res.code == 2 and fragment in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

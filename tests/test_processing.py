@@ -122,3 +122,54 @@ def test_parse_stages_orders_and_dedups() -> None:
     assert parse_stages("trim, download,trim") == ["download", "trim"]
     with pytest.raises(UsageError):
         parse_stages("download,fly")
+
+
+@pytest.mark.parametrize(
+    ("assignment", "fragment"),
+    [
+        ("trim.pad_s=Infinity", "trim.pad_s: inf is not allowed"),
+        ("trim.pad_s=NaN", "trim.pad_s: nan is not allowed"),
+        ("trim.pad_s=-1", "trim.pad_s: -1 is out of range"),
+        ("trim.pad_s=1e300", "trim.pad_s: 1e+300 is out of range"),
+        ("retries.max_delay_s=99999999999", "retries.max_delay_s: 99999999999 is out of range"),
+        ("retries.max_attempts=0", "retries.max_attempts: 0 is out of range"),
+        ("retries.max_attempts=2.5", "retries.max_attempts: expected an integer"),
+        ("topics.max_topics=99999999999999999999", "topics.max_topics: 99999999999999999999 is"),
+        ("transcription.chunk_s=0", "transcription.chunk_s: 0 must be more than 0"),
+        ("trim.max_cut_fraction=1.5", "trim.max_cut_fraction: 1.5 is out of range"),
+        ("trim.noise_db=10", "trim.noise_db: 10 is out of range"),
+        ("transcription.provider=whisperx", "'whisperx' is not one of local, fireworks"),
+        ("transcription.fallback=zoom-vtt", "'zoom-vtt' is not one of local"),
+        ("topics.provider=gpt", "'gpt' is not one of llm, simple, none"),
+        ("language=Russian", "language: 'Russian' is not a language code"),
+        ("glossary=[1]", "glossary: expected a list of non-empty strings"),
+        ("trim=1", "unknown processing setting 'trim'"),
+        ("a\nb=1", "unknown processing setting 'a\\nb'"),
+        ("stages=" + "[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_set_override_refuses_values_the_pipeline_cannot_use(
+    assignment: str, fragment: str
+) -> None:
+    with pytest.raises(UsageError) as info:
+        set_override({}, assignment)
+    assert fragment in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_set_override_accepts_valid_values() -> None:
+    out = set_override({}, "trim.noise_db=-50")
+    out = set_override(out, "trim.start=12.5")
+    out = set_override(out, "transcription.provider=fireworks-batch")
+    out = set_override(out, "language=pt-BR")
+    assert out == {
+        "trim": {"noise_db": -50, "start": 12.5},
+        "transcription": {"provider": "fireworks-batch"},
+        "language": "pt-BR",
+    }
+
+
+def test_parse_stages_refuses_empty() -> None:
+    for text in ("", " , ", ","):
+        with pytest.raises(UsageError, match="--stages: a non-empty list"):
+            parse_stages(text)

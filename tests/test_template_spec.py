@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from typing import Any
 
@@ -544,3 +545,50 @@ def test_publish_at_is_checked_when_saved(value: str, needle: str) -> None:
 def test_a_toml_datetime_with_an_offset_is_a_valid_publish_at() -> None:
     text = 'name = "t"\n[match]\nkeywords = ["a"]\n[metadata]\npublish_at = 2026-05-01T18:00:00Z\n'
     assert parse_template(text, origin="t.toml").metadata["publish_at"].startswith("2026-05-01T18")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('stages = ["download", "fly"]', "processing.stages: unknown stage 'fly'"),
+        ("stages = []", "processing.stages: a non-empty list"),
+        ("trim = { pad_s = -1 }", "processing.trim.pad_s: -1 is out of range"),
+        ("trim = { pad_s = inf }", "processing.trim.pad_s: inf is not allowed"),
+        ('trim = { pad_s = "1" }', "processing.trim.pad_s: expected a number"),
+        ('transcription = { provider = "whisperx" }', "processing.transcription.provider:"),
+        ('topics = { provider = "gpt" }', "processing.topics.provider:"),
+        ("retries = { max_attempts = 99999999999 }", "processing.retries.max_attempts:"),
+        ("trim = 1", "processing.trim: expected a table"),
+        ("colour = 1", "processing.colour: unknown processing setting"),
+        ("trim = { bogus = 1 }", "processing.trim.bogus: unknown processing setting"),
+        ("language = 5", "processing.language: 5 is not a language code"),
+    ],
+)
+def test_processing_section_is_checked_key_by_key(body: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_template(f'name = "x"\n[processing]\n{body}\n', origin="t.toml")
+    assert info.value.message == f"t.toml: {fragment}" or fragment in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('[metadata]\nprivacy = "secret"', "metadata.privacy: 'secret' is not one of"),
+        ('[metadata]\ncolour = "red"', "metadata.colour: unknown key"),
+        ("[metadata]\nmade_for_kids = 1", "metadata.made_for_kids: expected true or false"),
+        ('[match]\nkeywords = ["a\\u0000"]', "the NUL character"),
+        ("[metadata]\ntitle = 99999999999999999999", "is out of range"),
+    ],
+)
+def test_metadata_and_text_are_checked(body: str, fragment: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(fragment)):
+        parse_template(f'name = "x"\n{body}\n', origin="t.toml")
+
+
+def test_deep_nesting_is_a_usage_error() -> None:
+    for body in (
+        "a = " + "[" * 5000 + "]" * 5000,
+        "[processing]\ntrim = " + "{a = " * 40 + "1" + "}" * 40,
+    ):
+        with pytest.raises(UsageError, match="nested"):
+            parse_template(f'name = "x"\n{body}\n', origin="t.toml")

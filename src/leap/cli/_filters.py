@@ -36,10 +36,10 @@ def parse_date(value: str, *, option: str) -> date:
     value = value.strip()
     if m := _REL.match(value):
         n, unit = int(m.group(1)), m.group(2)
-        delta = {"d": timedelta(days=n), "w": timedelta(weeks=n), "h": timedelta(hours=n)}[unit]
+        hours = n * {"h": 1, "d": 24, "w": 24 * 7}[unit]
         try:
-            day = (datetime.now(UTC) - delta).date()
-        except OverflowError:
+            day = (datetime.now(UTC) - timedelta(hours=hours)).date()
+        except OverflowError:  # past year 1: out of range below
             day = date.min
     else:
         try:
