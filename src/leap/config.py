@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from leap.errors import ConfigError
+from leap.logs import register_model_secrets
 from leap.processing import is_language
 
 APP_NAME = "leap"
@@ -433,4 +434,6 @@ def load_settings(explicit: str | Path | None = None, *, must_exist: bool = Fals
         raise ConfigError(f"environment: {_printable(str(exc))}") from None
     except RecursionError:
         raise ConfigError("environment: a LEAP_* value is nested too deeply") from None
+    # Install-wide API keys are secrets too: no message may show them, in any encoding.
+    register_model_secrets(loaded)
     return _anchor_paths(loaded, path.parent)

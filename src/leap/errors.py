@@ -17,11 +17,16 @@ LeapError (1)                 the operation failed
 
 from __future__ import annotations
 
+from leap.logs import redact
+
 
 class LeapError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        # Messages quote provider answers and settings, and end up on terminals, in logs and
+        # in the database (stage and target errors): redacted once, here, for all of them.
+        message = redact(message)
         super().__init__(message)
         self.message = message
 

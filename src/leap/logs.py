@@ -57,7 +57,8 @@ _PATTERNS = [
     ),
     re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),
     re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+"),
-    re.compile(r"(?i)(://[^:/@\s]+:)[^@\s]+(@)"),
+    # user:password@ and :password@ (Redis URLs carry a password without a user name).
+    re.compile(r"(?i)(://[^:/@\s]*:)[^@\s]+(@)"),
 ]
 _BASIC = re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/_-]{4,}={0,2})")
 # A run of base64 (either alphabet): a secret encoded inside it hides the whole run.

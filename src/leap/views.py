@@ -25,6 +25,8 @@ def user_view(user: User, plan: Plan | None = None) -> dict[str, Any]:
         "timezone": user.timezone,
         "plan": plan.name if plan else None,
         "disabled": user.disabled,
+        # Folders an admin allowed (leap user set-roots); null: the install-wide [paths] roots.
+        "roots": user.allowed_roots,
         "created_at": iso(user.created_at),
     }
 

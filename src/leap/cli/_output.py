@@ -115,7 +115,8 @@ class Output:
 
     def error(self, text: str) -> None:
         # Errors may quote provider answers; redact anything that looks like a secret.
-        self._labelled("error:", "bold red", redact(text))
+        # One line, as scripts expect: a newline quoted from a name or an answer is shown.
+        self._labelled("error:", "bold red", redact(text).strip().replace("\n", "\\n"))
 
     def warning(self, text: str) -> None:
         if not self.quiet:

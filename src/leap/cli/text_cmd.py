@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from leap.cli._filters import RecordingId
+from leap.cli._output import terminal_safe
 from leap.cli._run import state_of
 from leap.errors import UsageError
 from leap.services import outputs
@@ -36,12 +37,12 @@ def show_transcript(
     if fmt == "json":
         state.output.json(tr.to_json())
     elif fmt == "srt":
-        typer.echo(to_srt(build_cues(tr)), nl=False)
+        typer.echo(terminal_safe(to_srt(build_cues(tr))), nl=False)
     elif fmt == "vtt":
-        typer.echo(to_vtt(build_cues(tr)), nl=False)
+        typer.echo(terminal_safe(to_vtt(build_cues(tr))), nl=False)
     else:
         for seg in tr.segments:
-            typer.echo(f"[{hms(seg.start)}] {seg.text.strip()}")
+            typer.echo(terminal_safe(f"[{hms(seg.start)}] {seg.text.strip()}"))
 
 
 @topics_app.command("show")
@@ -53,8 +54,8 @@ def show_topics(ctx: typer.Context, recording_id: RecordingId) -> None:
     if state.as_json:
         state.output.json(tp.to_json())
         return
-    typer.echo("Themes: " + ", ".join(tp.themes))
+    typer.echo(terminal_safe("Themes: " + ", ".join(tp.themes)))
     for t in tp.topics:
-        typer.echo(f"{hms(t.start)} — {t.title}")
+        typer.echo(terminal_safe(f"{hms(t.start)} — {t.title}"))
     if not tp.chapters_ok:
         state.output.warning(f"no YouTube chapters: {tp.chapters_reason}")

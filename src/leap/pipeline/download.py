@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from leap.errors import LeapError, NotFound
+from leap.errors import LeapError, NotFound, StorageError
 from leap.providers.http import (
     PermanentError,
     ResourceNotFound,
@@ -656,7 +656,7 @@ def _take(
         _discard(part)
         if exc.errno in _NO_SPACE:
             raise _no_space(exc, dest.parent, free_space) from exc
-        raise
+        raise StorageError(f"cannot copy {src} to {dest}: {exc.strerror or exc}") from exc
     finally:
         view.release()
     after = os.fstat(fin.fileno())

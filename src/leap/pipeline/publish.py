@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from leap import thumbnails
+from leap.artifacts import load as load_artifact
 from leap.context import open_context
 from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording
@@ -63,7 +64,7 @@ def export_local(
                 write_bytes_into(dir_fd, name, Path(art[kind]).read_bytes())
         chapters: list[str] = []
         if art.get("topics") and Path(art["topics"]).is_file():
-            topics = Topics.from_storage(json.loads(Path(art["topics"]).read_text("utf-8")))
+            topics = load_artifact(Path(art["topics"]), "topics", Topics.from_storage)
             if topics.chapters_ok:
                 chapters = topics.chapter_lines()
                 text = ("\n".join(chapters) + "\n").encode("utf-8")

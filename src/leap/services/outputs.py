@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from leap import artifacts
 from leap.context import Context
 from leap.errors import NotFound
 from leap.services import runs
@@ -25,10 +25,10 @@ def _artifact(ctx: Context, recording_id: int, kind: str, stage: str) -> Path:
 
 
 def transcript(ctx: Context, recording_id: int) -> Transcript:
-    data = json.loads(_artifact(ctx, recording_id, "transcript", "transcribe").read_text("utf-8"))
-    return Transcript.from_storage(data)
+    path = _artifact(ctx, recording_id, "transcript", "transcribe")
+    return artifacts.load(path, "transcript", Transcript.from_storage)
 
 
 def topics(ctx: Context, recording_id: int) -> Topics:
-    data = json.loads(_artifact(ctx, recording_id, "topics", "topics").read_text("utf-8"))
-    return Topics.from_storage(data)
+    path = _artifact(ctx, recording_id, "topics", "topics")
+    return artifacts.load(path, "topics", Topics.from_storage)

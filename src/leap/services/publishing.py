@@ -4,7 +4,6 @@ an idempotency key) and the metadata each target gets, resolved and rendered."""
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leap.artifacts import load as load_artifact
 from leap.context import Context
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
 from leap.domain import TargetStatus
@@ -128,7 +128,7 @@ def render_context(ctx: Context, rec: Recording) -> RenderContext:
     artifacts, results = runs.current_artifacts(ctx, rec.id)
     topics: Topics | None = None
     if artifacts.get("topics") and Path(artifacts["topics"]).is_file():
-        topics = Topics.from_storage(json.loads(Path(artifacts["topics"]).read_text("utf-8")))
+        topics = load_artifact(Path(artifacts["topics"]), "topics", Topics.from_storage)
     trim = (results.get("trim") or {}).get("trim") or {}
     duration = (float(trim["end_s"]) - float(trim["start_s"])) if trim else rec.duration_s
     display = str((tpl.meta.get("display_name") if tpl else None) or rec.title)
