@@ -4,8 +4,10 @@ HTTP server every provider fake runs on."""
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -13,13 +15,17 @@ import pytest
 from leap import __version__
 from leap.errors import CredentialDead, NotFound
 from leap.providers.http import (
+    DEADLINE_BODY_LIMIT,
     AccessTokenRejected,
     CredentialRejected,
+    DeadlineExceeded,
     PermanentError,
     ResourceNotFound,
     RetryableError,
     RetryPolicy,
     classify_response,
+    clean_text,
+    json_body,
     make_http_client,
     parse_retry_after,
     send_with_retry,
@@ -421,3 +427,94 @@ def test_server_shuts_down_with_idle_keepalive_connections_open() -> None:
             client.get(base + "/echo", timeout=2)
     finally:
         client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The overall deadline of ordinary API calls
+
+
+def _slow_body(request: httpx.Request) -> httpx.Response:
+    def trickle() -> Iterator[bytes]:
+        for _ in range(6):
+            time.sleep(0.25)
+            yield b"x"
+
+    return httpx.Response(200, content=trickle(), headers={"Content-Type": "application/json"})
+
+
+def test_a_trickling_server_ends_by_the_deadline_headers_included() -> None:
+    # One byte every 50 ms from the status line on: each read succeeds, none ever times out.
+    with (
+        serve(lambda _r: httpx.Response(200, json={"ok": True}), write_delay=lambda: 0.05) as base,
+        make_http_client(timeout=0.5, deadline=1.0) as client,
+    ):
+        began = time.monotonic()
+        with pytest.raises(DeadlineExceeded) as caught:
+            client.get(base + "/api")
+        took = time.monotonic() - began
+    assert 1.0 <= took < 2.5, took
+    assert "GET /api" in caught.value.message and "within 1 s" in caught.value.message
+    assert isinstance(caught.value, RetryableError) and caught.value.exit_code == 1
+
+
+def test_a_slow_body_misses_the_deadline_but_a_stream_does_not() -> None:
+    with serve(_slow_body) as base, make_http_client(timeout=0.5, deadline=0.5) as client:
+        # Deadline: twice the 0.5 s read timeout. The body takes 1.5 s.
+        began = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            client.get(base + "/api")
+        assert time.monotonic() - began < 1.5
+        # A download streams and keeps only its per-read timeout.
+        with client.stream("GET", base + "/media") as response:
+            assert response.read() == b"x" * 6
+        # A call that asks for a longer read timeout gets a deadline to match.
+        assert client.get(base + "/api", timeout=2.0).content == b"x" * 6
+
+
+def test_send_with_retry_does_not_retry_a_missed_deadline() -> None:
+    calls = {"n": 0}
+
+    def app(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        return _slow_body(request)
+
+    sleeps = Sleeps()
+    with (
+        serve(app) as base,
+        make_http_client(timeout=0.4, deadline=0.8) as client,
+        pytest.raises(DeadlineExceeded),
+    ):
+        send = lambda: client.get(base + "/x")  # noqa: E731
+        send_with_retry(send, _classify, RetryPolicy(), provider="x", sleep=sleeps)
+    assert calls["n"] == 1 and sleeps == []
+
+
+def test_which_calls_get_a_deadline() -> None:
+    with make_http_client(timeout=30.0, deadline=120.0) as client:
+
+        def deadline(method: str, **kw: Any) -> float | None:
+            return client.deadline_for(client.build_request(method, "https://api.test/", **kw))
+
+        assert deadline("GET") == 120.0
+        assert deadline("POST", json={"a": 1}) == 120.0
+        assert deadline("POST", data={"grant_type": "x"}) == 120.0
+        # A longer read timeout (an LLM thinking) stretches the deadline to twice it.
+        assert deadline("POST", json={}, timeout=httpx.Timeout(30, read=900)) == 1800.0
+        # Uploads: their time grows with the file, not with the server.
+        assert deadline("PUT", content=iter([b"chunk"])) is None
+        assert deadline("POST", files={"file": ("a.mp3", b"x")}) is None
+        assert deadline("PUT", content=b"x" * (DEADLINE_BODY_LIMIT + 1)) is None
+        assert deadline("GET", timeout=None) is None  # the caller turned timeouts off
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON that the database can store
+
+
+def test_json_body_replaces_lone_surrogates_and_nul() -> None:
+    raw = b'{"topic": "a\\ud800b\\u0000c", "ok": "\\ud83d\\ude00", "n": [1, {"\\udfff": "x"}]}'
+    data = json_body(httpx.Response(200, content=raw), "zoom")
+    assert data == {"topic": "a\ufffdb\ufffdc", "ok": "\U0001f600", "n": [1, {"\ufffd": "x"}]}
+    plain = b'{"topic": "\\u043b\\u0435\\u043a\\u0446\\u0438\\u044f"}'
+    assert json_body(httpx.Response(200, content=plain), "zoom") == {"topic": "лекция"}
+    assert clean_text("fine") == "fine"

@@ -28,15 +28,18 @@ from leap.providers.http import (
     make_http_client,
 )
 from leap.providers.zoom import (
+    MalformedMeeting,
     OAuthTokens,
     S2SAuth,
     UserOAuth,
     ZoomClient,
     ZoomMeeting,
     ZoomRecordingGone,
+    ZoomScopeMissing,
     ZoomUserNotFound,
     exchange_authorization_code,
     month_windows,
+    parse_meeting,
     parse_meetings,
 )
 from tests.fakes.server import mock_transport, serve
@@ -709,3 +712,92 @@ def test_through_the_real_http_server(generated: list[FakeMeeting]) -> None:
         assert r.client.get_meeting_recordings(slash.uuid).uuid == slash.uuid
         # The CDN is "localhost" while the API is "127.0.0.1": another origin on one server.
         _check_download(fake, http, base, key, r.auth.token())
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile listings: implausible values, missing scopes, listings that never end
+
+
+def _raw_meeting(**over: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "uuid": "u1",
+        "id": 1,
+        "topic": "Lecture",
+        "start_time": "2026-01-05T10:00:00Z",
+        "duration": 60,
+        "recording_files": [
+            {"id": "f", "file_type": "MP4", "status": "completed", "file_size": 5_000_000}
+        ],
+    }
+    return raw | over
+
+
+@pytest.mark.parametrize(
+    ("over", "words"),
+    [
+        ({"start_time": "9999-12-31T23:59:59-23:59"}, "start_time"),  # overflows astimezone
+        ({"duration": "forever"}, "duration 'forever'"),
+        ({"duration": -1}, "duration -1"),
+        ({"duration": 1e30}, "duration 1e+30"),
+        ({"total_size": 10**30}, "total_size"),
+        ({"total_size": float("nan")}, "total_size nan"),
+    ],
+)
+def test_implausible_meeting_values_skip_the_meeting(over: dict[str, Any], words: str) -> None:
+    with pytest.raises(MalformedMeeting) as caught:
+        parse_meeting(_raw_meeting(**over))
+    assert caught.value.label == "u1" and words in caught.value.reason
+
+
+@pytest.mark.parametrize("size", [1e30, -5, "abc", "99999999999999999999", True, {"a": 1}])
+def test_implausible_file_sizes_skip_the_meeting(size: Any) -> None:
+    raw = _raw_meeting()
+    raw["recording_files"][0]["file_size"] = size
+    with pytest.raises(MalformedMeeting, match="file_size"):
+        parse_meeting(raw)
+
+
+def test_plausible_values_still_parse_tolerantly() -> None:
+    raw = _raw_meeting(duration=None, total_size="7000000")
+    raw["recording_files"][0]["file_size"] = "5000000"
+    m = parse_meeting(raw)
+    assert (m.duration_min, m.total_size, m.files[0].file_size) == (0, 7_000_000, 5_000_000)
+
+
+def test_bad_meetings_are_reported_once_even_across_windows(
+    fake: FakeZoom, http: httpx.Client
+) -> None:
+    meetings = fake.generate_meetings(6, START, START + timedelta(days=40), 3, "host@example.com")
+    meetings[0].raw = {"duration": "soon"}
+    for f in meetings[1].files:
+        f.raw = {"file_size": 1e30}
+    fake.date_slack_days = 40  # every window lists every meeting
+    client = rig(fake, http).client
+    got = listed(client, START.date(), START.date() + timedelta(days=40))
+    assert {m.uuid for m in got} == {m.uuid for m in meetings[2:]}
+    assert sorted(label for label, _ in client.skipped) == sorted(m.uuid for m in meetings[:2])
+
+
+def test_a_missing_user_scope_is_its_own_error(fake: FakeZoom, http: httpx.Client) -> None:
+    fake.user_scope = False
+    client = rig(fake, http).client
+    with pytest.raises(ZoomScopeMissing, match="4711") as caught:
+        client.get_user("me")
+    assert caught.value.status == 400 and fake.requests["get_user"] == 1  # not retried
+
+
+def test_an_endless_listing_stops_at_the_page_budget(fake: FakeZoom, http: httpx.Client) -> None:
+    fake.endless_pages = True
+    r = rig(fake, http)
+    client = ZoomClient(http, BASE + "/v2", r.auth, RetryPolicy(), sleep=r.sleeps, max_pages=25)
+    with pytest.raises(PermanentError, match="more pages after 25"):
+        listed(client, START.date(), START.date() + timedelta(days=3))
+    assert fake.requests["list_recordings"] == 25
+
+
+def test_a_repeated_page_token_stops_the_listing(fake: FakeZoom, http: httpx.Client) -> None:
+    fake.endless_pages = "same-token"
+    client = rig(fake, http).client
+    with pytest.raises(PermanentError, match="repeats a page token"):
+        listed(client, START.date(), START.date() + timedelta(days=3))
+    assert fake.requests["list_recordings"] == 2

@@ -75,6 +75,25 @@ def mock_transport(handler: Handler) -> httpx.MockTransport:
     return httpx.MockTransport(wrapped)
 
 
+class _Trickle:
+    """A response writer that sends one byte at a time with a pause after each, like a
+    hostile or broken server (headers included)."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self._inner = inner
+        self._delay = delay
+
+    def write(self, data: bytes) -> int:
+        for i in range(len(data)):
+            self._inner.write(data[i : i + 1])
+            self._inner.flush()
+            time.sleep(self._delay)
+        return len(data)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+
 def _read_chunked(rfile: Any) -> bytes:
     parts: list[bytes] = []
     while True:
@@ -112,6 +131,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         except Exception as exc:
             response = httpx.Response(500, text=f"fake handler error: {type(exc).__name__}: {exc}")
+        plain = self.wfile
+        delay = self.server.write_delay()
+        if delay > 0:
+            self.wfile = _Trickle(plain, delay)  # type: ignore[assignment]
         try:
             self._write(response, head=self.command == "HEAD")
         except DropConnection:
@@ -119,6 +142,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client went away mid-response
         finally:
+            self.wfile = plain
             response.close()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
@@ -188,9 +212,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, app: Handler, read_delay: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        app: Handler,
+        read_delay: Callable[[], float],
+        write_delay: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self.app = app
         self.read_delay = read_delay
+        self.write_delay = write_delay
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._workers: list[threading.Thread] = []
@@ -236,11 +266,18 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(handler: Handler, *, read_delay: Callable[[], float] = lambda: 0.0) -> Iterator[str]:
+def serve(
+    handler: Handler,
+    *,
+    read_delay: Callable[[], float] = lambda: 0.0,
+    write_delay: Callable[[], float] = lambda: 0.0,
+) -> Iterator[str]:
     """Serve `handler` on an ephemeral 127.0.0.1 port; yields the base URL. `read_delay()`:
     seconds to pause after each MiB of a request body larger than one MiB (read per request,
-    so a test can slow uploads down and speed them up again)."""
-    server = _Server(handler, read_delay)
+    so a test can slow uploads down and speed them up again). `write_delay()`: seconds to
+    pause after each byte of a response, status line and headers included (a trickling
+    server; read per request)."""
+    server = _Server(handler, read_delay, write_delay)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

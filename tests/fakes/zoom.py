@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import re
 import secrets
@@ -61,8 +62,14 @@ class _PageCursor:
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
-    out = {"x-zm-trackingid": "v=2.0;clid=fake;rid=" + secrets.token_hex(6), **(headers or {})}
-    return httpx.Response(status, json=body, headers=out)
+    out = {
+        "x-zm-trackingid": "v=2.0;clid=fake;rid=" + secrets.token_hex(6),
+        "Content-Type": "application/json",
+        **(headers or {}),
+    }
+    # ASCII escapes (httpx's json= writes raw UTF-8), so a hostile meeting can carry a lone
+    # surrogate the way a JSON server would send it: as a \ud800 escape.
+    return httpx.Response(status, content=json.dumps(body).encode(), headers=out)
 
 
 def _err(status: int, code: int, message: str) -> httpx.Response:
@@ -99,6 +106,12 @@ class FakeZoom:
       otherwise cdn.<host>, so httpx drops Authorization on the redirect), clock,
       mutate_listing (a function that may corrupt each listing body in place, to test
       tolerant parsing).
+      user_scope = False                                the token lacks the user scope (an app
+                                                    granted only recordings): /users/{id}
+                                                    answers 400 code 4711
+      endless_pages = True | "TOKEN"                    the listing never ends: every answer
+                                                    is an empty page with a fresh page token
+                                                    (or always the same TOKEN)
       echo_authorization = 400|401|None             the token endpoint refuses every request
                                                     and quotes its Authorization header back
                                                     (raw, bare base64, decoded, URL-encoded),
@@ -129,6 +142,8 @@ class FakeZoom:
         self.date_slack_days = 0
         self.cdn_base_url: str | None = None
         self.mutate_listing: Callable[[dict[str, Any]], None] | None = None
+        self.user_scope = True
+        self.endless_pages: bool | str = False
         self.echo_authorization: int | None = None
         self.requests: Counter[str] = Counter()
         self.tokens_issued = 0
@@ -447,6 +462,13 @@ class FakeZoom:
         token = self._api_auth(request)
         if isinstance(token, httpx.Response):
             return token
+        if not self.user_scope:
+            return _err(
+                400,
+                4711,
+                "Invalid access token, does not contain scopes:[user:read:user, "
+                "user:read:user:admin].",
+            )
         user = self._user(token, user_id)
         if user is None:
             return _err(404, 1001, f"User does not exist: {user_id}.")
@@ -471,6 +493,21 @@ class FakeZoom:
             return _err(400, 300, "The date range must be within one month.")
         if not 1 <= page_size <= 300:
             return _err(400, 300, "page_size must be between 1 and 300.")
+        if self.endless_pages:
+            return _json(
+                200,
+                {
+                    "from": first.isoformat(),
+                    "to": last.isoformat(),
+                    "page_count": 1,
+                    "page_size": page_size,
+                    "total_records": 0,
+                    "next_page_token": self.endless_pages
+                    if isinstance(self.endless_pages, str)
+                    else secrets.token_urlsafe(24),
+                    "meetings": [],
+                },
+            )
         key = (user["id"], first.isoformat(), last.isoformat(), page_size)
         page_token = params.get("next_page_token", "")
         origin = _origin(request.url)

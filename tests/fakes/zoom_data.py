@@ -35,6 +35,8 @@ class FakeFile:
     recording_end: datetime
     content_type: str = "video/mp4"
     has_id: bool = True
+    # Fields sent as given, over the ones above: malformed or hostile values for tests.
+    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str | None:
@@ -59,7 +61,7 @@ class FakeFile:
             out["file_size"] = self.file_size
         if self.recording_type is not None:
             out["recording_type"] = self.recording_type
-        return out
+        return out | self.raw
 
 
 @dataclass
@@ -74,6 +76,8 @@ class FakeMeeting:
     timezone: str = "Europe/Moscow"
     type: int = 8
     account_id: str = "zoom-account-id"
+    # Fields sent as given, over the ones above: malformed or hostile values for tests.
+    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_size(self) -> int:
@@ -100,7 +104,7 @@ class FakeMeeting:
             "recording_play_passcode": "fakepass",
             "auto_delete": False,
             "recording_files": [f.to_json(self.uuid, origin) for f in self.files],
-        }
+        } | self.raw
 
 
 COURSES = (

@@ -1,8 +1,10 @@
-"""What every provider client shares: the httpx client factory, the provider error tree,
-Retry-After parsing and the retry loop (backoff with full jitter inside a sleep budget).
+"""What every provider client shares: the httpx client factory (with an overall deadline for
+ordinary API calls), the provider error tree, Retry-After parsing, JSON bodies made safe for
+the database, and the retry loop (backoff with full jitter inside a sleep budget).
 
 ProviderError (exit 1)            a provider call failed
 ├── RetryableError                429, 5xx, timeouts, dropped connections; retried, then raised
+│   └── DeadlineExceeded          an API call outlived its overall deadline; not retried
 └── PermanentError                other 4xx, malformed responses; never retried
     ├── AccessTokenRejected       401: the caller may refresh its token once and try again
     └── ResourceNotFound (exit 3) the provider says the thing does not exist (also a NotFound)
@@ -15,13 +17,17 @@ import json
 import logging
 import math
 import random
+import re
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from leap import __version__
@@ -72,6 +78,11 @@ class RetryableError(ProviderError):
         self.retry_after = retry_after
 
 
+class DeadlineExceeded(RetryableError):
+    """An ordinary API call did not finish within its overall deadline: a stalled or trickling
+    server. Not retried (each try would take the whole deadline again); a later run may."""
+
+
 class PermanentError(ProviderError):
     pass
 
@@ -91,16 +102,206 @@ class CredentialRejected(CredentialDead):
         self.status = status
 
 
+# ---------------------------------------------------------------------------------------------
+# The overall deadline
+#
+# httpx's timeouts bound each socket operation, so a server sending one byte a second holds a
+# call forever. Ordinary API calls (not streamed, a small in-memory body) therefore also get a
+# deadline for the whole exchange: connect, request, headers and body. It is enforced under
+# httpcore, where every socket read and write has its timeout cut to the time left, so even
+# a trickle of headers ends on time. Streamed downloads and file uploads keep only their
+# per-operation timeouts: their length grows with the file, not with the server's mood.
+
+API_DEADLINE_S = 120.0
+# A body bigger than this (a thumbnail, say) takes as long as the uplink makes it take.
+DEADLINE_BODY_LIMIT = 1024 * 1024
+
+
+@dataclass
+class _Call:
+    deadline: float  # time.monotonic()
+    expired: bool = False
+
+
+_current: ContextVar[_Call | None] = ContextVar("leap_http_call", default=None)
+
+
+def _budget(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+    """`timeout` cut to what is left of the current call's deadline (if it has one)."""
+    call = _current.get()
+    if call is None:
+        return timeout
+    left = call.deadline - time.monotonic()
+    if left <= 0:
+        call.expired = True
+        raise expired("the overall deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def _cut(timeout: float | None, budget: float | None) -> bool:
+    return budget is not None and (timeout is None or budget < timeout)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        budget = _budget(timeout, httpcore.ReadTimeout)
+        try:
+            return self._inner.read(max_bytes, budget)
+        except httpcore.TimeoutException:
+            _note_expiry(_cut(timeout, budget))
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        budget = _budget(timeout, httpcore.WriteTimeout)
+        try:
+            self._inner.write(buffer, budget)
+        except httpcore.TimeoutException:
+            _note_expiry(_cut(timeout, budget))
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        budget = _budget(timeout, httpcore.ConnectTimeout)
+        try:
+            inner = self._inner.start_tls(ssl_context, server_hostname, budget)
+        except httpcore.TimeoutException:
+            _note_expiry(_cut(timeout, budget))
+            raise
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+def _note_expiry(cut: bool) -> None:
+    # A timeout that fired because the deadline shortened it is the deadline's doing.
+    call = _current.get()
+    if cut and call is not None:
+        call.expired = True
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        budget = _budget(timeout, httpcore.ConnectTimeout)
+        try:
+            stream = self._inner.connect_tcp(host, port, budget, local_address, socket_options)
+        except httpcore.TimeoutException:
+            _note_expiry(_cut(timeout, budget))
+            raise
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        budget = _budget(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, budget, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        tls = httpx.create_ssl_context()
+        super().__init__(verify=tls)
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        # httpx has no parameter for a network backend: swap the pool it built (empty, never
+        # used) for the same pool over ours. A test over real sockets guards this.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=tls,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
+class ApiClient(httpx.Client):
+    """An httpx.Client whose ordinary calls end by an overall deadline (see above): at least
+    `deadline_s`, or twice the call's read timeout when the caller asked for a longer one
+    (an LLM thinking for minutes), so a legitimately slow answer still fits."""
+
+    def __init__(self, *, deadline_s: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline_s = deadline_s
+
+    def deadline_for(self, request: httpx.Request) -> float | None:
+        """Seconds the whole exchange may take, or None for a call without a deadline."""
+        if not isinstance(request.stream, httpx.ByteStream):
+            return None  # a file or generator body: an upload
+        if len(request.content) > DEADLINE_BODY_LIMIT:
+            return None
+        read = request.extensions.get("timeout", {}).get("read")
+        if read is None:
+            return None  # the caller turned timeouts off on purpose
+        return max(self.deadline_s, 2 * float(read))
+
+    def send(
+        self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        limit = None if stream else self.deadline_for(request)
+        if limit is None:
+            return super().send(request, stream=stream, **kwargs)
+        timeouts = dict(request.extensions.get("timeout", {}))
+        if timeouts.get("pool") is None or timeouts["pool"] > limit:
+            timeouts["pool"] = limit  # waiting for a free connection counts too
+        request.extensions["timeout"] = timeouts
+        call = _Call(time.monotonic() + limit)
+        token = _current.set(call)
+        try:
+            return super().send(request, stream=False, **kwargs)
+        except httpx.TimeoutException as exc:
+            if not call.expired:
+                raise
+            host = request.url.host or "server"
+            raise DeadlineExceeded(
+                f"{host}: {request.method} {request.url.path} got no complete answer within "
+                f"{limit:g} s (the server stalls or trickles its reply); try again later",
+                provider=host,
+            ) from exc
+        finally:
+            _current.reset(token)
+
+
 def make_http_client(
-    timeout: float = 30.0, transport: httpx.BaseTransport | None = None
-) -> httpx.Client:
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+    *,
+    deadline: float = API_DEADLINE_S,
+) -> ApiClient:
+    """The client every provider uses: `timeout` per socket operation, `deadline` for a whole
+    ordinary API call (enforced on real sockets; an injected transport is used as is)."""
     # Redirects stay off: resumable uploads read 308 themselves, and a download that wants
     # them turns them on per request.
-    return httpx.Client(
+    return ApiClient(
+        deadline_s=deadline,
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         headers={"User-Agent": f"leap/{__version__}"},
-        transport=transport,
+        transport=transport or _DeadlineTransport(),
     )
 
 
@@ -186,16 +387,42 @@ def error_excerpt(response: httpx.Response) -> str:
     return one_line(str(data), 200)
 
 
+# JSON escapes for a UTF-16 surrogate or NUL: the only way a decoded JSON string can hold
+# text that PostgreSQL and SQLite refuse to store.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_text(text: str) -> str:
+    """`text` with lone surrogates and NUL replaced by U+FFFD, so any database stores it."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def clean_json(data: Any) -> Any:
+    """A decoded JSON value with every string (keys too) passed through clean_text."""
+    if isinstance(data, str):
+        return clean_text(data)
+    if isinstance(data, list):
+        return [clean_json(v) for v in data]
+    if isinstance(data, dict):
+        return {clean_text(k): clean_json(v) for k, v in data.items()}
+    return data
+
+
 def json_body(response: httpx.Response, provider: str) -> Any:
-    """The response's JSON, or PermanentError when the body is not JSON."""
+    """The response's JSON with unstorable characters replaced (see clean_text), or
+    PermanentError when the body is not JSON."""
     try:
-        return json.loads(response.read())
+        raw = response.read()
+        data = json.loads(raw)
     except ValueError as exc:
         raise PermanentError(
             f"{provider}: malformed JSON in a {response.status_code} response",
             provider=provider,
             status=response.status_code,
         ) from exc
+    # Valid pairs come out of json.loads joined; only lone halves and NUL need the walk.
+    return clean_json(data) if _UNSTORABLE_ESCAPE.search(raw) else data
 
 
 def classify_response(response: httpx.Response, provider: str, now: datetime) -> None:

@@ -1,5 +1,6 @@
-"""Zoom's REST API: the cloud-recording listing (month windows, paging, de-duplication) and
-single-meeting lookups, parsed tolerantly into frozen dataclasses. Auth lives in zoom_auth."""
+"""Zoom's REST API: the cloud-recording listing (month windows, bounded paging,
+de-duplication) and single-meeting lookups, parsed tolerantly into frozen dataclasses; a
+meeting too malformed to keep is skipped with its reason. Auth lives in zoom_auth."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from leap.providers.zoom_auth import (
 )
 
 __all__ = [
+    "MalformedMeeting",
     "OAuthTokens",
     "S2SAuth",
     "UserOAuth",
@@ -46,6 +48,7 @@ __all__ = [
     "ZoomFile",
     "ZoomMeeting",
     "ZoomRecordingGone",
+    "ZoomScopeMissing",
     "ZoomUserNotFound",
     "exchange_authorization_code",
     "month_windows",
@@ -56,6 +59,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAGE_SIZE_MAX = 300
+# Pages one month window may take: 300 meetings a page makes this 150,000 meetings a month,
+# far past any real account, while a listing that hands out fresh page tokens forever stops.
+MAX_PAGES_PER_WINDOW = 500
+# Beyond these a value is garbage, not a recording: a byte count past 32 TiB or a meeting
+# longer than a week (and they keep sums far inside the database's 64-bit integers).
+MAX_FILE_BYTES = 2**45
+MAX_DURATION_MIN = 7 * 24 * 60
 
 
 class ZoomRecordingGone(ResourceNotFound):
@@ -64,6 +74,20 @@ class ZoomRecordingGone(ResourceNotFound):
 
 class ZoomUserNotFound(ResourceNotFound):
     """404 code 1001: no such Zoom user on this account."""
+
+
+class ZoomScopeMissing(PermanentError):
+    """The app's token lacks a scope for this call (400 code 4711, or a 403 naming scopes):
+    an app granted only the recordings scope is a common, valid set-up."""
+
+
+class MalformedMeeting(ValueError):
+    """A meeting too malformed to keep: `label` names it (uuid, else id), `reason` says why."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(f"meeting {label}: {reason}")
+        self.label = label
+        self.reason = reason
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,14 +157,28 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _bounded(value: Any, limit: int, what: str) -> int | None:
+    """An integer in [0, limit], or None when absent; ValueError for anything else."""
+    if value is None:
+        return None
+    number = _int(value)
+    if number is None or not 0 <= number <= limit:
+        raise ValueError(f"{what} {_shown(value)} is not a plausible value")
+    return number
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+
+
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 9999 with an offset overflows into 10000
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def normalize_recording_type(value: str | None) -> str | None:
@@ -154,7 +192,8 @@ def normalize_recording_type(value: str | None) -> str | None:
 
 
 def parse_file(raw: Any) -> ZoomFile | None:
-    """A recording file, or None when it is not a usable, finished file."""
+    """A recording file, or None when it is not a usable, finished file; ValueError when its
+    file_size is present but not a plausible byte count."""
     if not isinstance(raw, dict):
         return None
     file_type = _str(raw.get("file_type"))
@@ -173,7 +212,7 @@ def parse_file(raw: Any) -> ZoomFile | None:
         file_extension=_str(raw.get("file_extension")),
         recording_type=normalize_recording_type(_str(raw.get("recording_type"))),
         status=status,
-        file_size=_int(raw.get("file_size")),
+        file_size=_bounded(raw.get("file_size"), MAX_FILE_BYTES, "file_size"),
         download_url=download_url,
         recording_start=_time(raw.get("recording_start")),
         recording_end=_time(raw.get("recording_end")),
@@ -181,20 +220,24 @@ def parse_file(raw: Any) -> ZoomFile | None:
 
 
 def parse_meeting(raw: Any) -> ZoomMeeting:
-    """One meeting of a listing or lookup; ValueError when uuid or start_time is unusable."""
+    """One meeting of a listing or lookup; MalformedMeeting (a ValueError) when its uuid or
+    start_time is unusable, or a size or duration is present but implausible."""
     if not isinstance(raw, dict):
-        raise ValueError("meeting entry is not an object")
+        raise MalformedMeeting("(not an object)", "the entry is not an object")
     uuid = raw.get("uuid")
     if not isinstance(uuid, str) or not uuid:
-        raise ValueError(f"meeting {raw.get('id')!r} has no uuid")
+        raise MalformedMeeting(f"id {_shown(raw.get('id'))}", "no uuid")
     start_time = _time(raw.get("start_time"))
     if start_time is None:
-        raise ValueError(f"meeting {uuid} has no usable start_time")
+        raise MalformedMeeting(uuid, f"no usable start_time ({_shown(raw.get('start_time'))})")
     files_raw = raw.get("recording_files")
-    files = tuple(
-        f for f in (parse_file(r) for r in (files_raw if isinstance(files_raw, list) else [])) if f
-    )
-    total = _int(raw.get("total_size"))
+    try:
+        parsed = [parse_file(r) for r in (files_raw if isinstance(files_raw, list) else [])]
+        total = _bounded(raw.get("total_size"), MAX_FILE_BYTES, "total_size")
+        duration = _bounded(raw.get("duration"), MAX_DURATION_MIN, "duration")
+    except ValueError as exc:
+        raise MalformedMeeting(uuid, str(exc)) from exc
+    files = tuple(f for f in parsed if f)
     return ZoomMeeting(
         uuid=uuid,
         meeting_id=_str(raw.get("id")) or "",
@@ -202,7 +245,7 @@ def parse_meeting(raw: Any) -> ZoomMeeting:
         host_id=_str(raw.get("host_id")),
         host_email=_str(raw.get("host_email")),
         start_time=start_time,
-        duration_min=_int(raw.get("duration")) or 0,
+        duration_min=duration or 0,
         total_size=total if total is not None else sum(f.file_size or 0 for f in files),
         timezone=_str(raw.get("timezone")),
         files=files,
@@ -217,7 +260,7 @@ def parse_meetings(raws: Any) -> tuple[list[ZoomMeeting], list[str]]:
     for raw in raws if isinstance(raws, list) else []:
         try:
             meetings.append(parse_meeting(raw))
-        except ValueError as exc:
+        except MalformedMeeting as exc:
             warnings.append(f"skipped a Zoom meeting: {exc}")
     return meetings, warnings
 
@@ -261,6 +304,7 @@ class ZoomClient:
         *,
         sleep: Sleep = time.sleep,
         clock: Clock = time.time,
+        max_pages: int = MAX_PAGES_PER_WINDOW,
     ) -> None:
         self._http = http
         self._base = api_base_url.rstrip("/")
@@ -268,8 +312,11 @@ class ZoomClient:
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
+        self._max_pages = max_pages
         self.request_count = 0
         self.warnings: list[str] = []
+        # Meetings of the listing too malformed to keep: (label, reason), each once.
+        self.skipped: list[tuple[str, str]] = []
 
     @property
     def auth(self) -> ZoomAuth:
@@ -301,6 +348,7 @@ class ZoomClient:
         """Each page's new meetings, window by window; a meeting seen before is not repeated."""
         path = f"/users/{quote(user_id, safe='')}/recordings"
         seen: set[str] = set()
+        skipped: set[str] = set()
         for first, last in month_windows(start, end):
             base: dict[str, str | int] = {
                 "from": first.isoformat(),
@@ -310,7 +358,17 @@ class ZoomClient:
             page_token = ""
             restarted = False
             used_tokens: set[str] = set()
+            pages = 0
             while True:
+                pages += 1
+                if pages > self._max_pages:
+                    raise PermanentError(
+                        f"zoom: the recordings listing of {first}..{last} still offered more "
+                        f"pages after {self._max_pages}; stopped (Zoom keeps issuing new page "
+                        "tokens); the pages before were kept",
+                        provider=PROVIDER,
+                        status=200,
+                    )
                 params: dict[str, str | int] = dict(base)
                 if page_token:
                     params["next_page_token"] = page_token
@@ -324,15 +382,13 @@ class ZoomClient:
                     log.warning("zoom: page token refused (%s); restarting %s", exc, first)
                     page_token, restarted = "", True
                     used_tokens.clear()
+                    pages = 0
                     continue
                 if not isinstance(data, dict):
                     raise PermanentError(
                         "zoom: malformed recordings page", provider=PROVIDER, status=200
                     )
-                meetings, warnings = parse_meetings(data.get("meetings"))
-                for warning in warnings:
-                    log.warning("%s", warning)
-                self.warnings.extend(warnings)
+                meetings = self._parse_page(data.get("meetings"), skipped)
                 fresh = [m for m in meetings if m.uuid not in seen]
                 seen.update(m.uuid for m in fresh)
                 if fresh:
@@ -349,7 +405,32 @@ class ZoomClient:
                 used_tokens.add(next_token)
                 page_token = next_token
 
+    def _parse_page(self, raws: Any, skipped: set[str]) -> list[ZoomMeeting]:
+        meetings: list[ZoomMeeting] = []
+        for raw in raws if isinstance(raws, list) else []:
+            try:
+                meetings.append(parse_meeting(raw))
+            except MalformedMeeting as exc:
+                if exc.label in skipped:  # listed again by the next, overlapping window
+                    continue
+                skipped.add(exc.label)
+                log.warning("skipped a Zoom meeting: %s", exc)
+                self.warnings.append(f"skipped a Zoom meeting: {exc}")
+                self.skipped.append((exc.label, exc.reason))
+        return meetings
+
     def _classify(self, response: httpx.Response) -> None:
+        if response.status_code in (400, 403):
+            data = _maybe_json(response)
+            code = _int(data.get("code")) if isinstance(data, dict) else None
+            message = _str(data.get("message")) if isinstance(data, dict) else None
+            if code == 4711 or "scope" in (message or "").lower():
+                raise ZoomScopeMissing(
+                    f"zoom: the app lacks a scope for {response.request.url.path} "
+                    f"(HTTP {response.status_code}, code {code}: {message})",
+                    provider=PROVIDER,
+                    status=response.status_code,
+                )
         if response.status_code == 404:
             data = _maybe_json(response)
             code = _int(data.get("code")) if isinstance(data, dict) else None

@@ -3,18 +3,21 @@
 Each page of a source is its own unit of work (one SELECT for the page's existing rows, one
 batched INSERT for new ones, an UPDATE only per changed row), so a crash keeps what was
 synced, a long Zoom listing never holds the database's write lock, and a re-sync with no
-changes writes no recording at all.
+changes writes no recording at all. One bad item never sinks a page: when the page fails, it
+is redone item by item, each inside a SAVEPOINT, and the items that still fail are skipped
+with their reason in the result.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from leap.context import Context, Runtime, open_context
 from leap.db.base import utcnow
@@ -28,6 +31,18 @@ from leap.services.source_item import SourceItem
 from leap.services.zoom_source import zoom_pages
 
 log = logging.getLogger(__name__)
+
+# Skipped items named one by one in a result (and its warnings); the count has them all.
+LISTED_SKIPS = 50
+# Errors of the database itself (connection lost, locked), not of one item: retrying the
+# page item by item would only skip every item for nothing.
+_SYSTEMIC = (OperationalError, InterfaceError)
+
+
+@dataclass(frozen=True)
+class Skip:
+    item: str
+    reason: str
 
 
 @dataclass
@@ -43,13 +58,49 @@ class SyncResult:
     matched: int = 0
     unmatched: int = 0
     pages: int = 0
+    skipped: int = 0
     dry_run: bool = False
+    skips: list[Skip] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     error_code: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def skip(self, item: str, reason: str) -> None:
+        """Record an item the source offered but sync could not keep, and why."""
+        item, reason = printable(item), printable(reason)
+        log.warning("sync of source %s: skipped %s: %s", self.source, item, reason)
+        self.skipped += 1
+        if self.skipped <= LISTED_SKIPS:
+            self.skips.append(Skip(item, reason))
+            self.warnings.append(f"skipped {item}: {reason}")
+        elif self.skipped == LISTED_SKIPS + 1:
+            self.warnings.append("more items were skipped; the log names every one")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """One line safe to print and store: lone surrogates (an undecodable file name) shown as
+    escapes, newlines folded, length capped."""
+    flat = " ".join(text.encode("utf-8", "backslashreplace").decode("utf-8").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@dataclass
+class _Tally:
+    """What one attempt at a page did; added to the result only once its SAVEPOINT held."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    blank: int = 0
+    matched: int = 0
+    unmatched: int = 0
+
+    def add_to(self, total: SyncResult | _Tally) -> None:
+        for f in fields(self):
+            setattr(total, f.name, getattr(total, f.name) + getattr(self, f.name))
 
 
 def upsert_page(
@@ -59,14 +110,52 @@ def upsert_page(
     matcher: mapping.Matcher,
     result: SyncResult,
 ) -> None:
-    """Insert new recordings, update changed ones, leave local state alone."""
+    """Insert new recordings, update changed ones, leave local state alone; an item that
+    cannot be stored is skipped with its reason and the rest of the page is kept."""
+    unique: dict[str, SourceItem] = {}
+    for item in items:
+        unique.setdefault(item.external_id, item)  # a source that repeats itself in a page
+    page = list(unique.values())
+    try:
+        with ctx.session.begin_nested():
+            tally = _upsert(ctx, source_id, page, matcher, result.dry_run)
+    except _SYSTEMIC:
+        raise
+    except Exception as exc:
+        log.info("a page of %d item(s) failed (%s); retrying item by item", len(page), _reason(exc))
+        tally = _Tally()
+        for item in page:
+            try:
+                with ctx.session.begin_nested():
+                    one = _upsert(ctx, source_id, [item], matcher, result.dry_run)
+            except _SYSTEMIC:
+                raise
+            except Exception as item_exc:
+                result.skip(item.external_id, _reason(item_exc))
+            else:
+                one.add_to(tally)
+    tally.add_to(result)
+
+
+def _reason(exc: BaseException) -> str:
+    # SQLAlchemy wraps driver errors with the statement and parameters: the driver's first
+    # line says what was wrong without dumping the whole row.
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return printable(f"{type(cause).__name__}: {text[0] if text else 'no detail'}")
+
+
+def _upsert(
+    ctx: Context,
+    source_id: int,
+    items: Sequence[SourceItem],
+    matcher: mapping.Matcher,
+    dry_run: bool,
+) -> _Tally:
+    tally = _Tally()
     existing = ctx.repos.recordings.by_external_ids(source_id, [i.external_id for i in items])
     fresh: list[dict[str, Any]] = []
-    seen: set[str] = set()
     for item in items:
-        if item.external_id in seen:  # a source that repeats itself within a page
-            continue
-        seen.add(item.external_id)
         rec = existing.get(item.external_id)
         if rec is None:
             rec = Recording(
@@ -76,22 +165,23 @@ def upsert_page(
                 progress=0,
             )
             item.apply(rec)
-            _classify(rec, matcher, result)
+            _classify(rec, matcher, tally)
             fresh.append(_row(rec))
-            result.new += 1
+            tally.new += 1
         elif item.differs(rec):
-            if not result.dry_run:
+            if not dry_run:
                 item.apply(rec)
                 if rec.template_id is None:
                     mapping.apply_match(rec, matcher.match(rec))
                 mapping.apply_blank(rec, matcher.thresholds_for(rec.template_id))
-            result.updated += 1
+            tally.updated += 1
         else:
-            result.unchanged += 1
-    if not result.dry_run:
+            tally.unchanged += 1
+    if not dry_run:
         # One batched INSERT per page instead of a statement per recording.
         ctx.repos.recordings.insert_many(fresh)
     ctx.session.flush()
+    return tally
 
 
 _INSERTED = (
@@ -126,15 +216,15 @@ def _row(rec: Recording) -> dict[str, Any]:
     }
 
 
-def _classify(rec: Recording, matcher: mapping.Matcher, result: SyncResult) -> None:
+def _classify(rec: Recording, matcher: mapping.Matcher, tally: _Tally) -> None:
     match = matcher.match(rec)
     mapping.apply_match(rec, match)
     mapping.apply_blank(rec, matcher.thresholds_for(rec.template_id))
-    result.blank += rec.blank_record
+    tally.blank += rec.blank_record
     if match:
-        result.matched += 1
+        tally.matched += 1
     else:
-        result.unmatched += 1
+        tally.unmatched += 1
 
 
 @dataclass(frozen=True)
@@ -195,6 +285,14 @@ class Syncer:
             log.warning("sync of source %s failed: %s", src.name, exc.message)
             if isinstance(exc, CredentialDead):
                 self._mark_credential_dead(src, exc.message)
+        except _SYSTEMIC:
+            raise  # the database itself is gone: every other source would fail the same way
+        except Exception as exc:
+            # A bug or input nobody foresaw, outside any one item: this source fails with a
+            # reason, the other sources still sync, the log keeps the traceback.
+            log.exception("sync of source %s failed unexpectedly", src.name)
+            result.error = printable(f"unexpected {type(exc).__name__}: {exc}")
+            result.error_code = 1
         if not req.dry_run:
             self._record(src, result, started, end if result.error is None else None)
         return result

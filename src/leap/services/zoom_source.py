@@ -1,8 +1,10 @@
 """Zoom as a source: a client built from the source's credential (rotated refresh tokens are
-committed before use), and meetings turned into SourceItems."""
+committed before use), and meetings turned into SourceItems; a meeting that cannot be turned
+into one, or that Zoom described too poorly, is skipped with its reason."""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -16,13 +18,15 @@ from leap.db.models import Credential, InputSource
 from leap.db.scope import Scope
 from leap.domain import CredentialKind
 from leap.errors import UsageError
-from leap.providers.http import RetryPolicy
+from leap.providers.http import ProviderError, RetryPolicy
 from leap.providers.zoom import OAuthTokens, S2SAuth, UserOAuth, ZoomAuth, ZoomClient, ZoomMeeting
 from leap.services import credentials
 from leap.services.source_item import SourceItem
 
 if TYPE_CHECKING:
     from leap.services.sync import Syncer, SyncResult
+
+log = logging.getLogger(__name__)
 
 
 def _persist_tokens(runtime: Runtime, scope: Scope, cred_id: int) -> Callable[[OAuthTokens], None]:
@@ -104,19 +108,56 @@ def meeting_item(m: ZoomMeeting, host: str | None) -> SourceItem:
     )
 
 
+class _HostLookup:
+    """The host's e-mail for meetings that do not name one: optional, asked for once. An app
+    without the user scope (only recordings granted, a common set-up) syncs without it."""
+
+    def __init__(self, client: ZoomClient, user: str, result: SyncResult) -> None:
+        self._client = client
+        self.user = user
+        self._result = result
+        self._asked = "@" in user
+        self.email: str | None = user if self._asked else None
+
+    def __call__(self) -> str | None:
+        if not self._asked:
+            self._asked = True
+            try:
+                self.email = str(self._client.get_user(self.user).get("email") or "") or None
+            except ProviderError as exc:
+                # CredentialRejected is no ProviderError: a dead credential still stops sync.
+                self._result.warnings.append(
+                    f"host e-mail left empty: the Zoom user lookup failed ({exc.message})"
+                )
+                log.warning("zoom: host e-mail lookup failed, syncing without it: %s", exc)
+        return self.email
+
+
 def zoom_pages(
     syncer: Syncer, src: InputSource, start: date, end: date, result: SyncResult
 ) -> Iterator[list[SourceItem]]:
     if src.credential_id is None:
         raise UsageError(f"zoom source '{src.name}' has no credential")
     client = make_client(syncer.runtime, syncer.scope, src.credential_id, syncer.http, syncer.sleep)
-    user = str(src.config.get("zoom_user") or "me")
-    host = user if "@" in user else None
+    host = _HostLookup(client, str(src.config.get("zoom_user") or "me"), result)
+    reported = 0
     try:
-        for page in client.iter_recording_pages(user, start, end):
-            if host is None and page and not all(m.host_email for m in page):
-                host = str(client.get_user(user).get("email") or "") or None
-            yield [meeting_item(m, host) for m in page]
+        for page in client.iter_recording_pages(host.user, start, end):
+            reported = _report_skips(client, result, reported)
+            email = host() if not all(m.host_email for m in page) else host.email
+            items: list[SourceItem] = []
+            for m in page:
+                try:
+                    items.append(meeting_item(m, email))
+                except Exception as exc:  # one meeting's surprise must not end the listing
+                    result.skip(m.uuid, f"{type(exc).__name__}: {exc}")
+            yield items
     finally:
-        # Meetings Zoom described too poorly to keep (no uuid, no start time), and why.
-        result.warnings.extend(client.warnings)
+        # Meetings Zoom described too poorly to keep (no uuid, no start time...), and why.
+        _report_skips(client, result, reported)
+
+
+def _report_skips(client: ZoomClient, result: SyncResult, reported: int) -> int:
+    for label, reason in client.skipped[reported:]:
+        result.skip(label, reason)
+    return len(client.skipped)
