@@ -4,6 +4,7 @@ scope reasons is done without; a stalling server and an endless listing end on t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -150,6 +151,43 @@ def test_without_the_user_scope_every_meeting_syncs(
     listed = cli("--json", "recordings", "list").json()
     assert sorted(r["external_id"] for r in listed) == sorted(m.uuid for m in meetings)
     assert fake.requests["get_user"] == 1  # optional: asked once per sync, not per page
+
+
+def test_a_user_oauth_token_without_the_user_scope_still_tests_ok(
+    leap_env: dict[str, str],
+    cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    zoom: tuple[FakeZoom, str],
+    tmp_path: Path,
+) -> None:
+    fake, base = zoom
+    install(cli, monkeypatch, base)
+    code = fake.issue_authorization_code("http://127.0.0.1/cb")
+    tokens = httpx.post(
+        f"{base}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1/cb",
+        },
+        auth=(fake.client_id, fake.client_secret),
+    ).json()
+    path = tmp_path / "zoom-oauth.json"
+    path.write_text(
+        json.dumps(
+            {
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "refresh_token": tokens["refresh_token"],
+            }
+        )
+    )
+    res = cli("credentials", "add", "zoom-oauth", "mine", "--from-file", str(path))
+    assert res.code == 0, res.stderr
+    fake.user_scope = False
+    res = cli("--json", "credentials", "test", "mine")
+    assert res.code == 0, res.stderr
+    assert "no user:read scope" in res.json()["detail"]
 
 
 # ---------------------------------------------------------------------------------------------

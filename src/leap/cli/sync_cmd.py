@@ -11,7 +11,17 @@ from leap.cli._run import state_of
 from leap.providers.http import make_http_client
 from leap.services.sync import Syncer, SyncRequest, overall
 
-COLUMNS = ["source", "new", "updated", "unchanged", "blank", "matched", "unmatched", "error"]
+COLUMNS = [
+    "source",
+    "new",
+    "updated",
+    "unchanged",
+    "skipped",
+    "blank",
+    "matched",
+    "unmatched",
+    "error",
+]
 
 
 def sync(
