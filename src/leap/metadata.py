@@ -391,32 +391,49 @@ def check_templates(meta: Mapping[str, Any], origin: str) -> None:
             raise UsageError(f"{origin}: metadata.{exc.message}") from None
 
 
-# Every key a preset's or template's [metadata] may set, whatever the platform (the preset
-# file narrows this to its platform's keys).
-METADATA_KEYS = (
-    "title",
-    "description",
-    "tags",
-    "privacy",
-    "category_id",
-    "made_for_kids",
-    "embeddable",
-    "license",
-    "captions",
-    "playlist_id",
-    "thumbnail",
-    "publish_at",
-    "default_language",
-    "default_audio_language",
-    "topics_display",
-    "show_timestamps",
-    "group_id",
-    "album_id",
-    "privacy_view",
-    "privacy_comment",
-    *VK_FLAGS,
-    "path",
-)
+# Keys each platform understands in [metadata]; anything else is a typo caught at save time.
+PLATFORM_KEYS: dict[str, frozenset[str]] = {
+    "youtube": frozenset(
+        {
+            "title",
+            "description",
+            "tags",
+            "privacy",
+            "category_id",
+            "made_for_kids",
+            "embeddable",
+            "license",
+            "captions",
+            "playlist_id",
+            "thumbnail",
+            "publish_at",
+            "default_language",
+            "default_audio_language",
+            "topics_display",
+            "show_timestamps",
+        }
+    ),
+    "vk": frozenset(
+        {
+            "title",
+            "description",
+            "group_id",
+            "album_id",
+            "privacy_view",
+            "privacy_comment",
+            *VK_FLAGS,
+            "thumbnail",
+            "topics_display",
+            "show_timestamps",
+        }
+    ),
+    "local": frozenset(
+        {"path", "title", "description", "thumbnail", "topics_display", "show_timestamps"}
+    ),
+}
+# Every key a template's [metadata] may set, whatever the platform (a preset file narrows
+# this to its platform's keys).
+METADATA_KEYS = frozenset().union(*PLATFORM_KEYS.values())
 _BOOLEANS = ("made_for_kids", "embeddable", "captions", "show_timestamps")
 _TEXTS = ("title", "description", "playlist_id", "thumbnail", "path")
 _ID_INT_MAX = 2**63 - 1

@@ -9,46 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leap.errors import UsageError
-from leap.metadata import check_metadata, check_templates
+from leap.metadata import PLATFORM_KEYS, check_metadata, check_templates
 from leap.template_spec import plain_table
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-# Keys each platform understands in [metadata]; anything else is a typo caught at save time.
-PLATFORM_KEYS: dict[str, set[str]] = {
-    "youtube": {
-        "title",
-        "description",
-        "tags",
-        "privacy",
-        "category_id",
-        "made_for_kids",
-        "embeddable",
-        "license",
-        "captions",
-        "playlist_id",
-        "thumbnail",
-        "publish_at",
-        "default_language",
-        "topics_display",
-        "show_timestamps",
-    },
-    "vk": {
-        "title",
-        "description",
-        "group_id",
-        "album_id",
-        "privacy_view",
-        "privacy_comment",
-        "wallpost",
-        "no_comments",
-        "repeat",
-        "thumbnail",
-        "topics_display",
-        "show_timestamps",
-    },
-    "local": {"path", "title", "description", "thumbnail", "topics_display", "show_timestamps"},
-}
 
 
 class PresetSpec(BaseModel):
