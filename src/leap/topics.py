@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from leap.errors import LeapError
 from leap.providers.llm import Usage
-from leap.transcript import Transcript
+from leap.transcript import Segment, Transcript
 
 __all__ = [
     "ChatJSON",
@@ -37,6 +37,7 @@ __all__ = [
     "hms",
     "parse_answer",
     "parse_time",
+    "section_titles",
     "simple_topics",
     "snap",
     "transcript_duration",
@@ -430,8 +431,14 @@ def _split_themes(value: Any) -> list[Any]:
     if isinstance(value, str):
         return re.split(r"[,;\n]", value)
     if isinstance(value, list):
-        return [v.get("name") or v.get("title") if isinstance(v, dict) else v for v in value]
+        return [_theme_name(v) if isinstance(v, dict) else v for v in value]
     raise TopicsParseError(f"themes is a {type(value).__name__}, not a list")
+
+
+def _theme_name(item: dict[Any, Any]) -> Any:
+    return next(
+        (item[k] for k in ("name", "title", "theme", "keyword", "term") if item.get(k)), None
+    )
 
 
 def _raw_topic(item: Any) -> RawTopic | None:
@@ -455,17 +462,78 @@ def _raw_topic(item: Any) -> RawTopic | None:
     return seconds, name
 
 
+# The names models give the two lists, compared after `_field_name`. The prompt asks for
+# "themes" and "topics", but models echo the wording of other systems' prompts ("main_themes")
+# or the recording's language ("темы"); an unrecognised name loses a whole list silently.
+_TOPIC_KEYS = (
+    "topics", "chapters", "sections", "topic_list", "topics_list", "chapter_list",
+    "chapters_list", "section_list", "table_of_contents", "toc", "outline", "timeline",
+    "timestamps", "разделы", "главы", "оглавление", "содержание",
+)  # fmt: skip
+_THEME_KEYS = (
+    "themes", "main_themes", "key_themes", "themes_list", "theme_list", "list_of_themes",
+    "theme", "main_theme", "keywords", "key_words", "key_terms", "key_concepts",
+    "key_subjects", "main_subjects", "subjects", "tags", "темы", "основные_темы",
+    "ключевые_темы", "ключевые_слова",
+)  # fmt: skip
+# Either list, told apart by content: with timestamps they are topics, bare strings are themes.
+_EITHER_KEYS = ("main_topics", "key_topics", "topics_covered", "main_points", "key_points")
+_KNOWN_KEYS = frozenset(_TOPIC_KEYS + _THEME_KEYS + _EITHER_KEYS)
+# How deep a wrapper ({"result": {"data": {...}}}) may bury the answer.
+_WRAPPER_DEPTH = 3
+
+
+def _field_name(key: Any) -> str:
+    """`Main Themes`, `main-themes`, `mainThemes` and `MAIN_THEMES` all become `main_themes`."""
+    text = re.sub(r"(?<=[a-zа-яё0-9])(?=[A-ZА-ЯЁ])", "_", str(key))
+    return re.sub(r"[\W_]+", "_", text.casefold()).strip("_")
+
+
+def _fields(data: dict[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.setdefault(_field_name(key), value)
+    return out
+
+
+def _answer_object(data: dict[Any, Any], depth: int = _WRAPPER_DEPTH) -> dict[str, Any] | None:
+    """The object holding the answer's lists: `data` itself, or the first object nested in it
+    (a wrapper such as {"result": {...}}) that names a list directly."""
+    fields = _fields(data)
+    if any(not isinstance(v, dict) for k, v in fields.items() if k in _KNOWN_KEYS):
+        return fields
+    if depth > 0:
+        for value in data.values():
+            if isinstance(value, dict) and (inner := _answer_object(value, depth - 1)):
+                return inner
+    return None
+
+
+def _first(fields: dict[str, Any], keys: Sequence[str]) -> tuple[str | None, Any]:
+    return next(((k, fields[k]) for k in keys if k in fields), (None, None))
+
+
 def parse_answer(data: Any) -> Partial:
     """Themes and (start seconds, title) pairs from a model's JSON, as tolerantly as sensible:
     starts as `HH:MM:SS`, `MM:SS` or seconds, themes as a list or a comma-separated string,
-    `chapters` for `topics`; unusable items are dropped. TopicsParseError for garbage."""
+    the lists under any of their usual names (`chapters` for `topics`, `main_themes` or
+    `keywords` for `themes`, in any case or spelling) and possibly inside a wrapper object;
+    unusable items are dropped. TopicsParseError for garbage."""
     if not isinstance(data, dict):
         raise TopicsParseError(f"the answer is a {type(data).__name__}, not a JSON object")
-    key = next((k for k in ("topics", "chapters", "sections") if k in data), None)
-    if key is None and "themes" not in data:
+    fields = _answer_object(data) or _fields(data)
+    if not _KNOWN_KEYS & fields.keys():
         keys = ", ".join(sorted(map(str, data))) or "none"
         raise TopicsParseError(f"the answer has neither themes nor topics (keys: {keys})")
-    items = data.get(key) if key else None
+    key, items = _first(fields, _TOPIC_KEYS)
+    theme_key, themes = _first(fields, _THEME_KEYS)
+    for either in (k for k in _EITHER_KEYS if k in fields):
+        value = fields[either]
+        timed = isinstance(value, list) and any(_raw_topic(v) is not None for v in value)
+        if key is None and timed:
+            key, items = either, value
+        elif theme_key is None and not timed and isinstance(value, list | str):
+            theme_key, themes = either, value
     if items is None:
         items = []
     if not isinstance(items, list):
@@ -473,7 +541,7 @@ def parse_answer(data: Any) -> Partial:
     topics = [t for t in map(_raw_topic, items) if t is not None]
     if items and not topics:
         raise TopicsParseError(f"none of the {len(items)} {key} has a usable start and title")
-    return clean_themes(_split_themes(data.get("themes"))), topics
+    return clean_themes(_split_themes(themes)), topics
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,7 +757,7 @@ def extract_with_llm(
 
 
 # ---------------------------------------------------------------------------------------------
-# Offline: sections cut at long pauses, titled by their most distinctive words
+# Offline: sections cut at long pauses, titled by a phrase of their own
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -724,7 +792,9 @@ _STOP_RU = _wordset(
     будет будем будут буду можем может могу могут должны сказать говорить говорю скажем просто
     вопрос вопросы смотрите смотреть видите знаете понятно конечно например именно сегодня
     поэтому здесь тут какой-то что-то кто-то где-то типа короче ладно ага угу ой эээ ммм
-    видим смотрим говорим делаем получаем получается имеем берем берём возьмем возьмём"""
+    видим смотрим говорим делаем получаем получается имеем берем берём возьмем возьмём
+    слишком почти иногда часто редко гораздо намного особенно всегда никогда довольно вполне
+    совсем снова опять сразу потом затем вместе обычно примерно"""
 )
 _STOPWORDS = _STOP_EN | _STOP_RU
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -801,6 +871,287 @@ def _cuts(transcript: Transcript, duration: float, count: int, min_s: float) -> 
     return cuts
 
 
+# ---------------------------------------------------------------------------------------------
+# Offline titles: a short noun phrase from each section's own sentences
+
+# Words that may join the content words of a phrase ("size of the array", "ключи и значения");
+# an article only right after another of them, so "smooth the data" stays two phrases.
+_GLUE = _wordset(
+    "of and for in on with vs versus per и в во на для с со по о об при из от к без под над"
+)
+_ARTICLES = _wordset("the a an")
+# Words a title does without, compared by stem: talk about the lecture itself, vague
+# adjectives ("Simple methods", "Последняя тема"), transitions, the verbs of the cues below
+# and the closing formulas ("Thank you for listening", "Спасибо за внимание").
+_NOT_IN_TITLES = frozenset(
+    map(
+        _key,
+        _wordset(
+            """topic topics lecture lectures course lesson today welcome example examples simple
+            good important main basic different general small big large various several whole
+            entire usual common typical final second third next previous following finally
+            listening attention
+            тема темы тему лекция лекции лекцию курс урок занятие сегодняшний сегодняшней
+            пример примеры простой простые хороший основной основные важный важные большой
+            небольшой маленький обычный разные последний последняя следующий следующая первый
+            первая второй вторая третий третья дальше далее наконец итак разберем рассмотрим
+            обсудим изучим поговорим спасибо внимание"""
+        ),
+    )
+)
+# Between a cue ("our first topic is") and the phrase it announces.
+_LEAD = _ARTICLES | _wordset("our this these that those its their his her my your some")
+# A sentence's opening phrase followed by one of these is being defined: "A trend is …",
+# "Градиент — это …". A sentence that is nothing but its opening phrase is a spoken heading:
+# "Right, the learning rate.", "Дальше доверительный интервал.", "That's gradient descent."
+# At most _OPENING_SKIP words ("So, a …", "Ну, дальше") may come before the phrase.
+_COPULAS = _wordset("is are means refers это — – -")
+_OPENING_SKIP = 4
+_TRANSITIONS = _wordset("now next finally then so right okay дальше далее наконец итак теперь")
+# A heading needs one of these before it, or "It works." and "Models fit data." would be ones.
+_HEADING_MARKS = _TRANSITIONS | _ARTICLES | _wordset("that's вот , : — – -")
+_SENTENCES = re.compile(r"(?<=[.!?…。！？])\s+")
+_TOKEN = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[^\w\s]")
+_TOKEN_PUNCT = re.compile(r"[^\w\s]")
+# How lecturers announce a subject, and how much likelier the phrase after one is the title.
+# A preposition captured as `prep` stays in the title: "О стохастическом спуске" is a heading,
+# the bare prepositional case is not. Naming a term ("so-called X") is weaker: it introduces a
+# word, not necessarily the section's subject.
+_ANNOUNCE_BONUS = 4.0
+_NAMING_BONUS = 2.0
+_DEFINITION_BONUS = 2.0
+_HEADING_BONUS = 2.0
+_MOVE_ON_BONUS = 3.0
+_CUE_REACH = 40  # tokens: a phrase of a few words, and the articles and glue around them
+_CUES = tuple(
+    (re.compile(pattern, re.IGNORECASE), bonus)
+    for pattern, bonus in (
+        (
+            r"\b(?:topic|subject)\s+(?:for\s+today\s+|of\s+today\s+|today\s+)?(?:is|will\s+be)\b",
+            _ANNOUNCE_BONUS,
+        ),
+        (
+            r"\b(?:talk|talking|speak|speaking|learn|learning|think|thinking|hear)\s+"
+            r"(?:a\s+(?:bit|little)\s+(?:more\s+)?)?about\b",
+            _ANNOUNCE_BONUS,
+        ),
+        (r"\b(?:turn|turning|move\s+on|moving\s+on|switch|switching)\s+to\b", _ANNOUNCE_BONUS),
+        (
+            r"\b(?:introduce|introducing|discuss|discussing|cover|covering|focus\s+on"
+            r"|focusing\s+on)\b",
+            _ANNOUNCE_BONUS,
+        ),
+        (r"\b(?:look|looking)\s+at\b", _NAMING_BONUS),
+        (r"\b(?:is|are)\s+called\b|\bknown\s+as\b", _NAMING_BONUS),
+        (r"\bтем[аы]\b[^.!?]{0,40}?(?:\s[—–-]\s|:|\bэто\b)", _ANNOUNCE_BONUS),
+        (
+            r"\b(?:поговорим|поговорить|говорить|говорим|расскажу|рассказать|расскажем"
+            r"|речь\s+пойд[её]т|речь\s+ид[её]т|теперь|далее|дальше)\s+(?P<prep>о|об|обо|про)\b",
+            _ANNOUNCE_BONUS,
+        ),
+        (
+            r"\b(?:разбер[её]м|рассмотрим|обсудим|изучим|разобрать|рассмотреть|обсудить|изучить"
+            r"|познакомимся\s+с)\b",
+            _ANNOUNCE_BONUS,
+        ),
+        (r"\bперей(?:д[её]м|ти)\s+к\b", _ANNOUNCE_BONUS),
+        (
+            r"\b(?:последн|следующ|заключительн)\w*\b[^.!?—–:]{0,30}?(?:\s[—–-]\s|:)"
+            r"|\b(?:last|next|final)\s+(?:thing|point|part|step|one)\b[^.!?—–:]{0,30}?"
+            r"(?:\s[—–-]\s|:)",
+            _ANNOUNCE_BONUS,
+        ),
+        (r"\b(?:называется|называются|называют|называем|так\s+называем\w+)\b", _NAMING_BONUS),
+    )
+)
+# Every added word adds weight: without a discount per word a title grows to its limit.
+_LENGTH_DISCOUNT = 0.7
+_REPEAT_WEIGHT = 0.25
+
+
+@dataclass(frozen=True)
+class _Token:
+    surface: str
+    low: str
+    key: str | None  # the stem of a content word; None for glue, stopwords and punctuation
+    at: int  # where it starts in its sentence
+
+
+def _tokens(text: str) -> list[_Token]:
+    out = []
+    for match in _TOKEN.finditer(text):
+        word = match.group()
+        low = word.lower().replace("ё", "е").replace("’", "'")
+        key = _key(low)
+        content = _WORD.fullmatch(word) is not None and len(low) >= 3 and low not in _STOPWORDS
+        out.append(
+            _Token(word, low, key if content and key not in _NOT_IN_TITLES else None, match.start())
+        )
+    return out
+
+
+def _phrase_ends(tokens: Sequence[_Token], i: int, max_words: int) -> Iterator[int]:
+    """Each j for which tokens[i:j] is a phrase: content words joined by at most two glue
+    words, at most `max_words` content words, ending on one (tokens[i] must be one)."""
+    words = gap = 0
+    for j in range(i, len(tokens)):
+        token = tokens[j]
+        if token.key is not None:
+            words, gap = words + 1, 0
+            if words > max_words:
+                return
+            yield j + 1
+        elif gap < 2 and (token.low in _GLUE or (gap > 0 and token.low in _ARTICLES)):
+            gap += 1
+        else:
+            return
+
+
+def _opening(
+    tokens: Sequence[_Token], skip: frozenset[str], max_skip: int, max_words: int
+) -> tuple[int, int] | None:
+    """(start, end) of the longest phrase opening `tokens` after at most `max_skip` words
+    from `skip`."""
+    i = 0
+    while i < min(max_skip, len(tokens)) and tokens[i].key is None and tokens[i].low in skip:
+        i += 1
+    if i >= len(tokens) or tokens[i].key is None:
+        return None
+    return i, max(_phrase_ends(tokens, i, max_words))
+
+
+@dataclass
+class _Candidate:
+    order: int
+    bonus: float = 1.0
+    surfaces: Counter[str] = field(default_factory=Counter)
+
+
+def _candidates(
+    text: str, max_words: int
+) -> tuple[dict[tuple[str, ...], _Candidate], Counter[tuple[str, ...]]]:
+    """Every phrase of a section keyed by its preposition and stems (so the forms of one phrase
+    count as one), with the strongest cue or definition that announced it; and how often each
+    sequence of stems occurs."""
+    found: dict[tuple[str, ...], _Candidate] = {}
+    occurs: Counter[tuple[str, ...]] = Counter()
+
+    def add(tokens: Sequence[_Token], prep: str = "", bonus: float = 1.0) -> None:
+        stems = tuple(t.key for t in tokens if t.key is not None)
+        candidate = found.setdefault((prep.lower(), *stems), _Candidate(len(found)))
+        candidate.bonus = max(candidate.bonus, bonus)
+        words = " ".join(t.surface for t in tokens)
+        title = f"{prep} {words}" if prep else words
+        candidate.surfaces[title[:1].upper() + title[1:]] += 1
+
+    opening_skip = _STOPWORDS | _LEAD | _HEADING_MARKS
+    for sentence in _SENTENCES.split(text):
+        tokens = _tokens(sentence)
+        starts = [t.at for t in tokens]
+        for i, token in enumerate(tokens):
+            if token.key is not None:
+                for j in _phrase_ends(tokens, i, max_words):
+                    add(tokens[i:j])
+                    occurs[tuple(t.key for t in tokens[i:j] if t.key is not None)] += 1
+        opening = _opening(tokens, opening_skip, _OPENING_SKIP, max_words)
+        if opening:
+            after = tokens[opening[1] :]
+            if after and after[0].low in _COPULAS:
+                add(tokens[opening[0] : opening[1]], bonus=_DEFINITION_BONUS)
+            elif _is_heading(tokens[: opening[0]], after):
+                # "Next, the bias-variance tradeoff." moves on to a subject: nearly a cue.
+                moves_on = any(t.low in _TRANSITIONS for t in tokens[: opening[0]])
+                bonus = _MOVE_ON_BONUS if moves_on else _HEADING_BONUS
+                add(tokens[opening[0] : opening[1]], bonus=bonus)
+        for cue, bonus in _CUES:
+            for match in cue.finditer(sentence):
+                # Only the words right after the cue can be its phrase; looking no further
+                # keeps a long unpunctuated transcript (one "sentence") linear.
+                k = bisect.bisect_left(starts, match.end())
+                rest = tokens[k : k + _CUE_REACH]
+                announced = _opening(rest, _LEAD, 2, max_words)
+                if announced:
+                    prep = match.groupdict().get("prep") or ""
+                    add(rest[announced[0] : announced[1]], prep, bonus)
+    return found, occurs
+
+
+def _is_heading(before: Sequence[_Token], after: Sequence[_Token]) -> bool:
+    """Whether a sentence's opening phrase, with these tokens before and after it, is all the
+    sentence says: a mark such as "Right," or "the" before it (so "It works." is no heading),
+    no preposition right before it ("Теперь о …" is a cue's), nothing but a full stop after."""
+    return (
+        any(t.low in _HEADING_MARKS for t in before)
+        and not (before and before[-1].low in _GLUE)
+        and all(_TOKEN_PUNCT.fullmatch(t.surface) and t.low != "?" for t in after)
+    )
+
+
+def _same_stem(a: str, b: str) -> bool:
+    # The crude stems keep "forecast" and "forecasting" apart; a title of one after the other
+    # would still read as a repeat.
+    return a == b or (min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)))
+
+
+def _repeats(stems: Sequence[str], taken: Sequence[Sequence[str]]) -> bool:
+    """Whether every stem of a title already appears in one earlier title."""
+    return any(all(any(_same_stem(s, t) for t in earlier) for s in stems) for earlier in taken)
+
+
+def _score(
+    stems: Sequence[str],
+    bonus: float,
+    occurs: int,
+    tf: Counter[str],
+    idf: dict[str, float],
+) -> float:
+    # Sublinear in the counts: a word said five times is not five times the title.
+    weight = sum((1 + math.log(max(tf[s], 1))) * idf.get(s, 1.0) for s in set(stems))
+    repeats = math.pow(max(occurs, 1), _REPEAT_WEIGHT)
+    return weight * bonus * repeats / math.pow(len(stems), _LENGTH_DISCOUNT)
+
+
+def section_titles(texts: Sequence[str], *, max_words: int = 4, max_chars: int = 60) -> list[str]:
+    """A chapter title for each section's text, made of its own words: the phrase (content
+    words, possibly joined by "of", "и" and the like) scoring highest by the TF-IDF of its words
+    over the sections and by how often it recurs, several times higher when a cue ("our next
+    topic is …", "поговорим о …"), a definition ("X is …", "X — это …") or a sentence of its own
+    ("Now, the learning rate.") announces it. A title has at most `max_words` content words and
+    `max_chars` characters and starts with a capital; it repeats no earlier section's title
+    unless all the section's phrases do (then it is the best of them, for the caller to
+    number); "" for a section with no such phrase. Deterministic: ties go to the earlier
+    phrase."""
+    max_words = max(1, max_words)
+    found = [_candidates(text, max_words) for text in texts]
+    counts = [Counter(key for key, _ in _words(text)) for text in texts]
+    df = Counter(key for section in counts for key in section)
+    idf = {key: math.log((1 + len(texts)) / (1 + n)) + 1.0 for key, n in df.items()}
+    titles: list[str] = []
+    taken: list[tuple[str, ...]] = []
+    for (candidates, occurs), tf in zip(found, counts, strict=True):
+        ranked = sorted(
+            candidates.items(),
+            key=lambda item: (
+                -_score(item[0][1:], item[1].bonus, occurs[item[0][1:]], tf, idf),
+                item[1].order,
+            ),
+        )
+        fitting = [
+            (tuple(stems), surface)
+            for (_, *stems), candidate in ranked
+            if len(surface := candidate.surfaces.most_common(1)[0][0]) <= max_chars
+        ]
+        if not fitting:
+            titles.append("")
+            continue
+        # When every phrase repeats an earlier title the section goes on with that subject:
+        # its best phrase again (numbered by the caller) says so better than "Part 3".
+        stems, title = next((f for f in fitting if not _repeats(f[0], taken)), fitting[0])
+        taken.append(stems)
+        titles.append(title)
+    return titles
+
+
 def _ranked(counts: Counter[str], weight: dict[str, float], order: dict[str, int]) -> list[str]:
     return sorted(counts, key=lambda k: (-counts[k] * weight.get(k, 1.0), order[k]))
 
@@ -812,13 +1163,15 @@ def simple_topics(
     min_section_s: float = 120.0,
     max_topics: int = 12,
     language: str | None = None,
-    title_words: int = 3,
+    title_words: int = 4,
+    max_title_chars: int = 60,
     max_themes: int = 6,
 ) -> Topics:
     """Topics without an LLM: about one section per `target_section_s` (at least 3 when the
-    recording holds 3 of `min_section_s`, at most `max_topics`), cut at long pauses and
-    titled by their most distinctive words (TF-IDF over sections); themes are the words with
-    the highest TF-IDF summed over the whole recording."""
+    recording holds 3 of `min_section_s`, at most `max_topics`), cut at long pauses and titled
+    by a phrase of their own (`section_titles`, at most `title_words` content words and
+    `max_title_chars` characters); themes are the words with the highest TF-IDF summed over
+    the whole recording."""
     lang = language or transcript.language
     duration = transcript_duration(transcript)
     segs = [s for s in transcript.segments if s.text.strip()]
@@ -830,13 +1183,15 @@ def simple_topics(
         transcript, duration, _section_count(duration, target_section_s, min_s, max_topics), min_s
     )
     sections: list[Counter[str]] = [Counter() for _ in cuts]
+    by_section: list[list[Segment]] = [[] for _ in cuts]
     surfaces: dict[str, Counter[str]] = {}
     order: dict[str, int] = {}
     total: Counter[str] = Counter()
     for seg in segs:
-        index = bisect.bisect_right(cuts, seg.start) - 1
+        index = max(0, bisect.bisect_right(cuts, seg.start) - 1)
+        by_section[index].append(seg)
         for key, surface in _words(seg.text):
-            sections[max(0, index)][key] += 1
+            sections[index][key] += 1
             total[key] += 1
             surfaces.setdefault(key, Counter())[surface] += 1
             order.setdefault(key, len(order))
@@ -847,12 +1202,13 @@ def simple_topics(
     def shown(key: str) -> str:
         return surfaces[key].most_common(1)[0][0]
 
+    texts = [" ".join(s.text.strip() for s in section) for section in by_section]
     part = _PART.get(_lang_code(lang) or "", _PART["en"])
-    topics: list[Topic] = []
-    for i, (cut, counts) in enumerate(zip(cuts, sections, strict=True)):
-        words = [shown(k) for k in _ranked(counts, idf, order)[:title_words]]
-        name = ", ".join(words) if words else f"{part} {i + 1}"
-        topics.append(Topic(cut, name[:1].upper() + name[1:]))
+    titles = section_titles(texts, max_words=title_words, max_chars=max_title_chars)
+    topics = [
+        Topic(cut, title or f"{part} {i + 1}")
+        for i, (cut, title) in enumerate(zip(cuts, titles, strict=True))
+    ]
     topics = _number_duplicates(topics)
     # Summed TF-IDF: frequent words, discounted when they are everywhere like filler is.
     ranked = _ranked(total, idf, order)
