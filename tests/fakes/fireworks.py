@@ -169,6 +169,7 @@ class FakeFireworks(FakeAudioAPI):
             words, duration = self.hear(upload[2], upload[0])
         except ValueError:
             return self.error(400, "could not decode the audio file")
+        words = self.heard(words, duration)
         code = (fields.get("language") or ["en"])[0]
         groups = sentences(words)
         with_words = "word" in granularities

@@ -129,6 +129,10 @@ class FakeAudioAPI:
       seconds_per_audio_minute                a transcription answers no sooner than this
                                               many seconds per minute of uploaded audio
       cache_decodes                           decode identical uploads once
+      hallucination                           text Whisper "hears" in the longest silence
+                                              of each upload (lead-in, pause or tail of at
+                                              least 5 s), as it does ("Thank you for
+                                              watching."); None: only what was said
     Counters: requests[route], bytes_received, audio_seconds, uploads (Upload per
     transcription request), decodes (files actually decoded).
     """
@@ -157,6 +161,7 @@ class FakeAudioAPI:
         self._lock = threading.RLock()
         self._faults: dict[str, deque[Fault]] = {r: deque() for r in self.ROUTES}
         self._cache: dict[str, tuple[list[Word], float]] = {}
+        self.hallucination: str | None = None
 
     # -- knobs -------------------------------------------------------------------------------
 
@@ -260,6 +265,12 @@ class FakeAudioAPI:
             self.audio_seconds += cached[1]
         return cached
 
+    def heard(self, words: list[Word], duration_s: float) -> list[Word]:
+        """`words` plus the hallucination, if set, in the middle of the longest silence."""
+        if not self.hallucination:
+            return words
+        return with_hallucination(words, duration_s, self.hallucination)
+
     def wait_like_a_server(self, began: float, duration_s: float) -> None:
         """Answer no sooner than seconds_per_audio_minute per minute of audio after `began`
         (decoding counts towards it, as a real server's own decoding would)."""
@@ -279,6 +290,23 @@ class FakeAudioAPI:
         if fmt == "text":
             return httpx.Response(200, text=verbose["text"])
         return httpx.Response(200, text=render_captions(segments, fmt))
+
+
+def with_hallucination(words: Sequence[Word], duration_s: float, text: str) -> list[Word]:
+    """`words` with `text`'s words, 0.4 s each, centred in the longest gap of at least 5 s
+    (before the first word, between two, or after the last); unchanged if there is none.
+    The gap leaves more than SENTENCE_GAP_S either side, so it is a segment of its own."""
+    edges = [0.0, *(t for w in words for t in (w.start, w.end)), duration_s]
+    gaps = [(edges[i + 1] - edges[i], edges[i]) for i in range(0, len(edges), 2)]
+    length, start = max(gaps, default=(0.0, 0.0))
+    parts = text.split()
+    if length < 5.0 or not parts:
+        return list(words)
+    t = start + (length - 0.4 * len(parts)) / 2
+    ghost = [
+        Word(round(t + 0.4 * i, 3), round(t + 0.4 * i + 0.35, 3), p) for i, p in enumerate(parts)
+    ]
+    return sorted([*words, *ghost], key=lambda w: w.start)
 
 
 def segment_dicts(
@@ -393,6 +421,7 @@ class FakeOpenAIAudio(FakeAudioAPI):
             words, duration = self.hear(upload[2], upload[0])
         except ValueError:
             return self.error(400, "Audio file might be corrupted or unsupported")
+        words = self.heard(words, duration)
         code = (fields.get("language") or ["en"])[0]
         groups = sentences(words)
         verbose: dict[str, Any] = {

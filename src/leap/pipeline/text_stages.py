@@ -4,6 +4,7 @@ outputs written atomically into the recording's workspace, usage recorded."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from leap.errors import ArtifactError, UsageError
 from leap.pipeline.chunking import transcribe_audio
 from leap.pipeline.download import download_http
 from leap.pipeline.ffmpeg import locate
+from leap.pipeline.ffmpeg_ops import detect_silence
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting, section, setting
 from leap.pipeline.workspace import Workspace
 from leap.providers.fireworks import FireworksBatch, FireworksTranscriber
@@ -23,6 +25,7 @@ from leap.providers.local_whisper import LocalWhisperTranscriber
 from leap.providers.openai_audio import OpenAITranscriber
 from leap.providers.transcription import Transcriber, build_prompt, usage_minutes
 from leap.services import credentials, usage, zoom_source
+from leap.silence import Filtered, drop_in_silence
 from leap.subtitles import build_cues, to_srt, to_vtt
 from leap.topics import Topics, TopicsParseError, extract_with_llm, simple_topics
 from leap.transcript import Transcript
@@ -30,6 +33,9 @@ from leap.vtt import cut_to, parse_vtt
 
 TRANSCRIPT = "transcript.json"
 TOPICS = "topics.json"
+# Providers whose text is checked against the audio's silences: the local one removes
+# non-speech itself (its VAD) before Whisper can invent words in it; Zoom's is Zoom's.
+API_PROVIDERS = frozenset({"fireworks", "fireworks-batch", "openai"})
 
 
 def write_json(sc: StageContext, name: str, data: dict[str, Any]) -> Path:
@@ -100,10 +106,7 @@ def _language(sc: StageContext) -> str | None:
 def make_transcriber(sc: StageContext, provider: str, model: str | None) -> Transcriber:
     s = sc.runtime.settings
     if provider == "local":
-        lw = s.local_whisper
-        return LocalWhisperTranscriber(
-            model=model or lw.model, device=lw.device, compute_type=lw.compute_type
-        )
+        return LocalWhisperTranscriber.from_settings(s.local_whisper, model=model)
     if provider == "fireworks":
         return FireworksTranscriber(
             sc.http,
@@ -169,12 +172,9 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
     audio = sc.artifacts.get("audio")
     if not audio or not Path(audio).is_file():
         raise UsageError("transcribe needs the audio track: run the trim stage first")
-    with open_context(sc.runtime, sc.scope) as ctx:
-        title = ctx.repos.recordings.require(sc.recording_id).title
     language = _language(sc)
-    prompt = build_prompt(
-        language=language, glossary=list(sc.config.get("glossary") or []), title=title
-    )
+    # Vocabulary only: the title in Whisper's prompt cost the opening words (build_prompt).
+    prompt = build_prompt(language=language, glossary=list(sc.config.get("glossary") or []))
     transcript: Transcript | None = None
     if provider == "zoom-vtt":
         transcript = _zoom_vtt(sc)
@@ -200,6 +200,14 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             if provider == "local"
             else setting(sc.config, "transcription.chunk_s", float, 960.0, positive=True),
         )
+    silent: Filtered | None = None
+    if provider in API_PROVIDERS:
+        silent = _without_silence(sc, Path(audio), transcript)
+        transcript = silent.transcript
+        if silent.dropped and not silent.refused:
+            # Kept with the transcript: whoever reads it can tell it was cleaned, and how much.
+            gone = {"segments": silent.segments_dropped, "words": silent.words_dropped}
+            transcript = replace(transcript, meta=transcript.meta | {"dropped_in_silence": gone})
     path = write_json(sc, TRANSCRIPT, transcript.to_storage())
     minutes = usage_minutes(transcript)
     if provider != "zoom-vtt":
@@ -221,8 +229,52 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             "segments": len(transcript.segments),
             "words": len(transcript.words),
             "minutes": round(minutes, 2),
-        },
+        }
+        | (_dropped_summary(silent) if silent is not None else {}),
     )
+
+
+def _without_silence(sc: StageContext, audio: Path, transcript: Transcript) -> Filtered:
+    """`transcript` without what the provider wrote over silence in `audio`.
+
+    The silences are detected in the very audio that was transcribed, as the trim stage
+    detects them in the source (same thresholds): its times are the transcript's, with no
+    offset to apply. Shifting the source's silences by the trim point would be off by up to
+    a GOP, since a stream-copy cut starts at the keyframe before that point. One more pass
+    over audio only: about 3 s an hour of audio.
+    """
+    silences = detect_silence(
+        locate(),
+        audio,
+        noise_db=setting(sc.config, "trim.noise_db", float, -35.0),
+        min_silence_s=setting(sc.config, "trim.min_silence_s", float, 2.0, positive=True),
+    )
+    filtered = drop_in_silence(transcript, silences)
+    if filtered.refused:
+        sc.log(f"recording {sc.recording_id}: text over silence kept: {filtered.refused}")
+    elif filtered.dropped:
+        sc.log(
+            f"recording {sc.recording_id}: dropped {filtered.segments_dropped} segment(s) and "
+            f"{filtered.words_dropped} word(s) the provider wrote over silence"
+        )
+    return filtered
+
+
+def _dropped_summary(filtered: Filtered) -> dict[str, Any]:
+    """What went (the first few, so `leap recordings show` tells without a transcript)."""
+    if not filtered.dropped:
+        return {}
+    summary: dict[str, Any] = {
+        "segments": filtered.segments_dropped,
+        "words": filtered.words_dropped,
+        "first": [
+            {"start": round(d.start, 2), "end": round(d.end, 2), "text": d.text[:80]}
+            for d in filtered.dropped[:5]
+        ],
+    }
+    if filtered.refused:
+        summary["refused"] = filtered.refused
+    return {"dropped_in_silence": summary}
 
 
 def _batch(

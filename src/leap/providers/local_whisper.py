@@ -22,7 +22,7 @@ from leap.transcript import Segment, Transcript, Word
 if TYPE_CHECKING:
     from leap.config import LocalWhisperSettings
 
-__all__ = ["LocalWhisperTranscriber", "bundled_model_dir"]
+__all__ = ["DECODING", "LocalWhisperTranscriber", "bundled_model_dir", "default_model"]
 
 INSTALL_HINT = "local transcription needs: pip install 'leap[local]'"
 SAMPLE_RATE = 16_000  # what every Whisper model expects
@@ -39,6 +39,40 @@ _Key = tuple[str, str, str, int, str]  # model, device, compute_type, cpu_thread
 _cache: OrderedDict[_Key, Any] = OrderedDict()
 _cache_lock = threading.Lock()
 _load_locks: dict[_Key, threading.Lock] = {}
+# Used when nothing is configured and no bundled weights are installed: multilingual, and the
+# best accuracy for its speed on a CPU. Fetched once into the Hugging Face cache.
+FALLBACK_MODEL = "small"
+
+# Decoding that keeps Whisper to what was said (measurements: tests/data/README.md).
+# - Silero VAD (inside the faster-whisper wheel) removes non-speech before decoding: Whisper
+#   invents "Thank you." in silence, and no threshold below stops it once it has decoded it.
+# - Each 30 s window is decoded on its own (condition_on_previous_text False): one mistake
+#   cannot seed a repetition loop in the next window, and the glossary (as hotwords) is
+#   still given to every window.
+# - A window that decodes to garbage (compression ratio over 2.4, mean log-probability under
+#   -1) is decoded again at the next temperature; one that Whisper itself calls non-speech
+#   (no_speech_prob over 0.6 with a low log-probability) is dropped. The fallback samples,
+#   so a rerun may differ in those windows only; greedy decoding of everything else is
+#   deterministic. Tests pass temperature=0 to be deterministic throughout.
+DECODING: dict[str, Any] = {
+    "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    "condition_on_previous_text": False,
+    "compression_ratio_threshold": 2.4,
+    "log_prob_threshold": -1.0,
+    "no_speech_threshold": 0.6,
+}
+
+
+def default_model(language: str | None = None) -> str:
+    """The model used when none is configured: the bundled tiny.en weights when they are
+    installed (offline from the first run) and the audio may be English, else "small".
+
+    `language` None or "auto" may be English: the bundled weights are used. A language that
+    is not English needs a multilingual model, so it gets "small".
+    """
+    lang = _language(language)
+    bundled = bundled_model_dir() if lang in (None, "en") else None
+    return str(bundled) if bundled is not None else FALLBACK_MODEL
 
 
 def bundled_model_dir() -> Path | None:
@@ -68,14 +102,17 @@ class LocalWhisperTranscriber:
         cpu_threads: int = 0,
         download_root: Path | None = None,
         beam_size: int = 5,
-        vad: bool = False,
+        vad: bool = True,
+        temperature: float | tuple[float, ...] = DECODING["temperature"],
     ) -> None:
         """`model`: a faster-whisper model name ("small", "tiny.en", "large-v3"), a Hugging
-        Face repo id of CTranslate2 weights, or a directory holding such weights.
+        Face repo id of CTranslate2 weights, a directory holding such weights, or "" for
+        default_model() (chosen per transcription, by its language).
 
         `device`: "auto" (CUDA when available, else CPU), "cpu" or "cuda". `cpu_threads`: 0
         lets CTranslate2 choose. `vad`: skip non-speech with the Silero VAD model that ships
-        inside the faster-whisper wheel (no download).
+        inside the faster-whisper wheel (no download). `temperature`: 0 for greedy (or beam)
+        decoding with no sampled fallback, so the same audio always gives the same text.
         """
         if device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"local_whisper.device must be auto, cpu or cuda, not {device!r}")
@@ -83,6 +120,9 @@ class LocalWhisperTranscriber:
             raise ConfigError(f"beam size must be at least 1, not {beam_size}")
         if cpu_threads < 0:
             raise ConfigError(f"cpu_threads must be 0 (automatic) or more, not {cpu_threads}")
+        temps = temperature if isinstance(temperature, tuple) else (temperature,)
+        if not temps or any(not 0 <= t <= 1 for t in temps):
+            raise ConfigError(f"temperatures must lie in [0, 1], not {temperature!r}")
         self.model = model
         self.device = device
         self.compute_type = compute_type
@@ -90,17 +130,32 @@ class LocalWhisperTranscriber:
         self.download_root = download_root
         self.beam_size = beam_size
         self.vad = vad
+        self.temperature = temps
 
     @classmethod
-    def from_settings(cls, settings: LocalWhisperSettings) -> LocalWhisperTranscriber:
-        return cls(model=settings.model, device=settings.device, compute_type=settings.compute_type)
+    def from_settings(
+        cls, settings: LocalWhisperSettings, *, model: str | None = None
+    ) -> LocalWhisperTranscriber:
+        """The transcriber [local_whisper] configures; `model` (a template's) wins over it."""
+        return cls(
+            model=model or settings.model,
+            device=settings.device,
+            compute_type=settings.compute_type,
+        )
 
-    def load(self) -> None:
-        """Load the model now rather than on the first transcription (warm-up, `leap doctor`).
+    def model_for(self, language: str | None) -> str:
+        """The model a transcription in `language` uses: the configured one, else the default."""
+        return self.model or default_model(language)
+
+    def load(self, language: str | None = None) -> str:
+        """Load the model now rather than on the first transcription (warm-up, `leap doctor`);
+        return its name or directory.
 
         Raises ConfigError when faster-whisper is missing or the model cannot be loaded.
         """
-        self._load(_faster_whisper())
+        model = self.model_for(language)
+        self._load(_faster_whisper(), model)
+        return model
 
     def transcribe(
         self,
@@ -116,13 +171,14 @@ class LocalWhisperTranscriber:
         after each segment; an exception it raises stops the transcription and propagates.
         """
         lang = _language(language)
-        if lang not in (None, "en") and _english_only_name(self.model):
-            raise ConfigError(_english_only_message(self.model, lang))
+        model = self.model_for(lang)
+        if lang not in (None, "en") and _english_only_name(model):
+            raise ConfigError(_english_only_message(model, lang))
         fw = _faster_whisper()
         samples = _decode(fw, audio)
-        whisper, device = self._load(fw)
+        whisper, device = self._load(fw, model)
         if lang not in (None, "en") and not whisper.model.is_multilingual:
-            raise ConfigError(_english_only_message(self.model, lang))
+            raise ConfigError(_english_only_message(model, lang))
 
         started = time.monotonic()
         segments, info = whisper.transcribe(
@@ -130,8 +186,12 @@ class LocalWhisperTranscriber:
             language=lang,
             beam_size=self.beam_size,
             word_timestamps=True,
+            # The glossary as the initial prompt, not as `hotwords`: hotwords prompt every
+            # window and, with tiny.en, sent it into loops that lost a third of a lecture
+            # (tests/data/README.md).
             initial_prompt=prompt or None,
             vad_filter=self.vad,
+            **(DECODING | {"temperature": self.temperature}),
         )
         duration = float(info.duration)
         done = 0.0
@@ -158,21 +218,22 @@ class LocalWhisperTranscriber:
             segments=tuple(out),
             meta={
                 "provider": self.name,
-                "model": self.model,
+                "model": model,
                 "device": device,
                 "compute_type": self.compute_type,
                 "beam_size": self.beam_size,
                 "vad": self.vad,
+                "temperature": list(self.temperature),
                 "language_probability": round(float(info.language_probability), 3),
                 "transcribe_s": round(time.monotonic() - started, 2),
             },
         )
 
-    def _load(self, fw: ModuleType) -> tuple[Any, str]:
+    def _load(self, fw: ModuleType, model: str) -> tuple[Any, str]:
         """The WhisperModel for this configuration, from the process cache when loaded before."""
         device = _resolve_device(self.device)
         root = str(self.download_root) if self.download_root else ""
-        key = (self.model, device, self.compute_type, self.cpu_threads, root)
+        key = (model, device, self.compute_type, self.cpu_threads, root)
         with _cache_lock:
             if key in _cache:
                 _cache.move_to_end(key)
@@ -184,7 +245,7 @@ class LocalWhisperTranscriber:
             with _cache_lock:
                 if key in _cache:
                     return _cache[key], device
-            path = _model_path(fw, self.model, self.download_root)
+            path = _model_path(fw, model, self.download_root)
             try:
                 whisper = fw.WhisperModel(
                     str(path),
@@ -195,7 +256,7 @@ class LocalWhisperTranscriber:
             except (RuntimeError, ValueError) as exc:
                 # CTranslate2 says which file is unreadable or which compute type is missing.
                 raise ConfigError(
-                    f"cannot load Whisper model {self.model!r} on {device} "
+                    f"cannot load Whisper model {model!r} on {device} "
                     f"(compute_type {self.compute_type}): {_one_line(exc)}"
                 ) from exc
             with _cache_lock:

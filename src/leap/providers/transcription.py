@@ -257,21 +257,22 @@ def build_prompt(
     *,
     language: str | None,
     glossary: Sequence[str],
-    title: str | None,
     max_chars: int = 800,
 ) -> str | None:
-    """Whisper's `prompt` for a recording: the title, then the glossary terms.
+    """Whisper's `prompt` for a recording: the template's glossary terms, nothing else.
 
-    Whisper copies the spelling of what its prompt contains (names, course terms), so the
-    prompt is just those, as a list in the audio's language punctuation: no instructions (it
-    would transcribe in their style and language). Terms are de-duplicated ignoring case and
-    spacing, and the list is cut at a term boundary to fit `max_chars` (Whisper reads only
-    its last 224 tokens). None when there is nothing to say.
+    Whisper reads its prompt as the text said just before the audio and copies its spelling
+    (names, course terms), so the prompt is those terms as a list in the audio's language
+    punctuation. Never the recording's title nor instructions: Whisper takes them for speech
+    it already heard and skips or misplaces the real opening words ("STAT 312 Lecture 7" lost
+    42 of 247 words and put the first sentence 20 s late, tests/data/README.md). Terms are
+    de-duplicated ignoring case and spacing, and the list is cut at a term boundary to fit
+    `max_chars` (Whisper reads only its last 224 tokens). None when there is nothing to say.
     """
     comma, stop = _SEPARATORS.get(language_code(language) or "", (", ", "."))
     seen: set[str] = set()
     terms: list[str] = []
-    for raw in [title or "", *glossary]:
+    for raw in glossary:
         term = " ".join(str(raw).split()).strip(" ,;.")
         key = term.casefold()
         if term and key not in seen:
@@ -285,7 +286,7 @@ def build_prompt(
     for term in terms:
         extra = len(term) + (len(comma) if kept else 0)
         if used + extra > budget:
-            if not kept:  # a title longer than the budget: keep its first words
+            if not kept:  # a first term longer than the budget: keep its first words
                 cut = term[:budget].rsplit(" ", 1)[0] if " " in term[:budget] else term[:budget]
                 kept.append(cut.rstrip(" ,;."))
             break

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import tempfile
+import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from leap.config import Settings
 from leap.context import Runtime, open_context
@@ -14,6 +18,7 @@ from leap.db.migrate import current_revision, head_revision
 from leap.db.scope import Scope
 from leap.errors import LeapError
 from leap.pipeline.ffmpeg import ffmpeg_version, locate
+from leap.providers.local_whisper import SAMPLE_RATE, LocalWhisperTranscriber, bundled_model_dir
 from leap.secrets import load_keys
 from leap.services import system
 
@@ -79,15 +84,51 @@ def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
         return f"{version}; ffprobe: {tools.ffprobe or 'none (durations read from ffmpeg)'}"
 
     attempt("ffmpeg", ffmpeg)
-    local = importlib.util.find_spec("faster_whisper") is not None
-    checks.append(
-        Check(
-            "local transcription",
-            local,
-            "faster-whisper installed" if local else "not installed: pip install 'leap[local]'",
+    if importlib.util.find_spec("faster_whisper") is None:
+        checks.append(
+            Check("local transcription", False, "not installed: pip install 'leap[local]'")
         )
-    )
+    else:
+        attempt("local transcription", lambda: local_transcription(settings, deep=deep))
     return checks
+
+
+def local_transcription(settings: Settings, *, deep: bool) -> str:
+    """Which Whisper model local transcription uses; with `deep`, that model loaded and one
+    second of audio transcribed with it, as the transcribe stage would (so a model that is
+    not on this machine fails here, not in the first run). Raises ConfigError otherwise."""
+    whisper = LocalWhisperTranscriber.from_settings(settings.local_whisper)
+    # The default language decides the default model (English-only bundled weights or not).
+    language = settings.defaults.language
+    model = whisper.model_for(None if language == "auto" else language)
+    bundled = bundled_model_dir()
+    name = f"bundled tiny.en ({model})" if bundled and model == str(bundled) else model
+    if not deep:
+        return f"faster-whisper installed; model {name} (--deep loads it)"
+    with tempfile.TemporaryDirectory(prefix="leap-doctor-") as tmp:
+        audio = Path(tmp) / "second.wav"
+        _write_silence(audio, seconds=1.0)
+        started = time.monotonic()
+        # Without VAD: it would remove the silence and leave the model nothing to decode.
+        probe = LocalWhisperTranscriber(
+            model=model,
+            device=settings.local_whisper.device,
+            compute_type=settings.local_whisper.compute_type,
+            beam_size=1,
+            vad=False,
+            temperature=0.0,
+        )
+        tr = probe.transcribe(audio, language="en" if language == "auto" else language, prompt=None)
+    elapsed = time.monotonic() - started
+    return f"model {name} on {tr.meta['device']}: 1 s of audio transcribed in {elapsed:.1f} s"
+
+
+def _write_silence(path: Path, *, seconds: float) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(b"\0\0" * int(SAMPLE_RATE * seconds))
 
 
 def _queue_kind(settings: Settings) -> str:
