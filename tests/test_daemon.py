@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,38 @@ def start_leapd(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         text=True,
         stdin=subprocess.DEVNULL,
     )
+
+
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """leapd's output up to the first line holding `text` (fails after `timeout` s)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if text in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    if not found.wait(timeout):
+        raise AssertionError(f"leapd never said {text!r}:\n{''.join(lines)}")
+    reader.join()
+    return "".join(lines)
+
+
+def wait_until_catching(pid: int, sig: int, timeout: float) -> None:
+    """Until process `pid` has a handler for `sig` (Linux: the SigCgt mask in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:") and int(line.split()[1], 16) >> (sig - 1) & 1:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never caught signal {sig}")
 
 
 def heartbeat_count(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> int:
@@ -112,8 +146,12 @@ def test_only_one_scheduler_per_install(
     first = start_leapd(env)
     wait_for_beats(env, monkeypatch, 1, first)
     second = start_leapd(env)
-    time.sleep(2)
+    # Wait until the second daemon catches SIGTERM, not a fixed time: on a loaded machine its
+    # start-up can outlast any sleep, and a SIGTERM before Huey sets its handlers kills it.
+    seen = read_until(second, "another leapd runs the scheduler", timeout=60)
+    wait_until_catching(second.pid, signal.SIGTERM, timeout=60)
     code2, out2 = stop(second)
+    out2 = seen + out2
     code1, out1 = stop(first)
     assert (code1, code2) == (0, 0), out1 + out2
     assert "another leapd runs the scheduler" in out2

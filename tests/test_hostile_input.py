@@ -261,6 +261,8 @@ _NUMBERS = st.one_of(
             "00",
             str(2**63),
             str(2**63 - 1),
+            str(2**31),  # past PostgreSQL's INTEGER ids
+            str(2**31 - 1),
             "9" * 5000,
             "1e3",
             "0x10",
@@ -376,6 +378,7 @@ def test_recording_config_set(key: str, value: str) -> None:
         (("status", "99999999999999999999"), 3, "not found"),
         (("cancel", "99999999999999999999"), 3, "not found"),
         (("process", "99999999999999999999"), 3, "not found"),
+        (("recordings", "show", str(2**31)), 3, "not found"),  # past PostgreSQL's INTEGER
         (("recordings", "list", "--limit", "99999999999999999999"), 2, "--limit:"),
         (("recordings", "list", "--limit", "0"), 2, "--limit:"),
         (("recordings", "list", "--offset", "99999999999999999999"), 2, "--offset:"),

@@ -21,6 +21,9 @@ _DIGITS = re.compile(r"[0-9]+")
 # Ids, limits and offsets go to 64-bit INTEGER columns and LIMIT/OFFSET clauses; a bigger
 # number overflows the driver (SQLite) or the server (PostgreSQL).
 DB_INT_MAX = 2**63 - 1
+# Row ids are INTEGER primary keys: 32 bits on PostgreSQL (64 on SQLite); a larger id names
+# no row on either, and PostgreSQL refuses to even compare it.
+ID_MAX = 2**31 - 1
 # Recordings are never older than the epoch, and `--to` adds a day to its date, so the
 # last day datetime can hold is not a usable bound.
 DATE_MIN, DATE_MAX = date(1970, 1, 1), date(9998, 12, 31)
@@ -68,7 +71,7 @@ def parse_recording_id(value: str) -> int:
     if not _DIGITS.fullmatch(text):
         raise UsageError(f"'{_shown(text)}' is not a recording id (a positive whole number)")
     # len() first: int() refuses strings over 4,300 digits with a ValueError of its own.
-    if len(text.lstrip("0")) > 19 or not 1 <= int(text) <= DB_INT_MAX:
+    if len(text.lstrip("0")) > 19 or not 1 <= int(text) <= ID_MAX:
         raise NotFound(f"recording {_shown(text)} not found")
     return int(text)
 
