@@ -32,10 +32,10 @@ from leap.topics import (
     hms,
     parse_answer,
     parse_time,
-    simple_topics,
     snap,
     windows,
 )
+from leap.topics_offline import simple_topics
 from leap.transcript import Segment, Transcript, Word
 from tests.fakes.llm import FakeChat
 from tests.fakes.server import mock_transport, serve

@@ -27,7 +27,8 @@ from leap.providers.transcription import Transcriber, build_prompt, usage_minute
 from leap.services import credentials, usage, zoom_source
 from leap.silence import Filtered, drop_in_silence
 from leap.subtitles import build_cues, to_srt, to_vtt
-from leap.topics import Topics, TopicsParseError, extract_with_llm, simple_topics
+from leap.topics import Topics, TopicsParseError, extract_with_llm
+from leap.topics_offline import simple_topics
 from leap.transcript import Transcript
 from leap.vtt import cut_to, parse_vtt
 
