@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from leap.cli._lazy import all_commands
 from leap.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,9 +18,8 @@ def command_paths() -> list[tuple[str, Any]]:
     found: list[tuple[str, Any]] = []
 
     def walk(cmd: Any, path: str) -> None:
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
+        if hasattr(cmd, "list_commands"):
+            for name, sub in all_commands(cmd).items():
                 walk(sub, f"{path} {name}")
         else:
             found.append((path, cmd))

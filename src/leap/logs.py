@@ -16,9 +16,11 @@ import sys
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
-from pydantic import BaseModel, SecretStr
+if TYPE_CHECKING:
+    from pydantic import BaseModel, SecretStr
 
 REDACTED = "***"
 
@@ -145,7 +147,7 @@ SECRETS = SecretRegistry()
 
 def register_secret(value: str | SecretStr | None, *, user: str | None = None) -> None:
     """Remember a secret this process holds so that no message ever shows it, in any form."""
-    if isinstance(value, SecretStr):
+    if not isinstance(value, str) and value is not None:
         value = value.get_secret_value()
     if isinstance(value, str) and value:
         SECRETS.add(value, user=user)
@@ -153,6 +155,11 @@ def register_secret(value: str | SecretStr | None, *, user: str | None = None) -
 
 def register_model_secrets(model: BaseModel) -> None:
     """Register every SecretStr field of a settings model, its sub-models included."""
+    from pydantic import (
+        BaseModel,
+        SecretStr,
+    )  # only where settings exist: keeps `leap --help` light
+
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, SecretStr):

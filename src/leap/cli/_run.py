@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from leap.cli._output import Output
-from leap.config import Settings, load_settings, resolve_config_path
-from leap.context import Context, Runtime, open_context
-from leap.db.migrate import require_head
-from leap.db.scope import Scope
-from leap.errors import PermissionDenied
-from leap.services import users
 
+# The application is imported where a command first needs it, not here: this module is part
+# of every `leap` start, and `leap --help` should not pay for SQLAlchemy and pydantic.
 if TYPE_CHECKING:
+    from leap.config import Settings
+    from leap.context import Context, Runtime
+    from leap.db.scope import Scope
     from leap.tasks import TaskQueue
 
 
@@ -36,16 +35,23 @@ class AppState:
     output: Output = field(default_factory=Output)
 
     def config_path(self) -> Path:
+        from leap.config import resolve_config_path
+
         return resolve_config_path(self.config)
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from leap.config import load_settings
+
             self._settings = load_settings(self.config)
         return self._settings
 
     def runtime(self, *, check_schema: bool = True) -> Runtime:
         if self._runtime is None:
+            from leap.context import Runtime
+            from leap.db.migrate import require_head
+
             runtime = Runtime.from_settings(self.settings, enqueue=self._send)
             if check_schema:
                 require_head(runtime.engine)
@@ -64,12 +70,18 @@ class AppState:
 
     def scope(self) -> Scope:
         if self._scope is None:
+            from leap.services import users
+
             self._scope = users.resolve_identity(self.runtime(), self.user)
         return self._scope
 
     @contextmanager
     def context(self, *, system: bool = False) -> Iterator[Context]:
         """A unit of work as the acting user (or the whole install, for admin commands)."""
+        from leap.context import open_context
+        from leap.db.scope import Scope
+        from leap.errors import PermissionDenied
+
         scope = self.scope()
         if system:
             if not scope.is_admin:

@@ -9,51 +9,80 @@ from typing import Annotated
 import typer
 
 from leap import __version__
-from leap.cli import (
-    credentials_cmd,
-    db_cmd,
-    pipeline_cmd,
-    preset_cmd,
-    quota_cmd,
-    recordings_cmd,
-    secrets_cmd,
-    source_cmd,
-    sync_cmd,
-    template_cmd,
-    text_cmd,
-    user_cmd,
-)
+from leap.cli._lazy import LazyCommand, LazyGroup
 from leap.cli._run import AppState, state_of
 from leap.errors import LeapError
 from leap.logs import setup_logging
-from leap.services import install, users
-from leap.services.doctor import run_checks
-from leap.views import user_view
+
+# Each command's module is imported only when that command runs (leap.cli._lazy); the line of
+# help is what `leap --help` lists.
+LazyGroup.lazy_commands = {
+    "init": LazyCommand(
+        "leap.cli.install_cmd",
+        "init",
+        "Write a commented config (if none), create the data dir, database and first admin.",
+    ),
+    "doctor": LazyCommand(
+        "leap.cli.install_cmd",
+        "doctor",
+        "Check the install: config, database, key, queue, leapd, ffmpeg, local transcription.",
+    ),
+    "whoami": LazyCommand("leap.cli.install_cmd", "whoami", "Show the user LEAP acts as."),
+    "sync": LazyCommand(
+        "leap.cli.sync_cmd",
+        "sync",
+        "Sync recordings from sources: new ones are added, matched and blank-checked.",
+    ),
+    "process": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "process",
+        "Process recordings: queue a pipeline run for each (returns at once) or run it --now.",
+    ),
+    "retry": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "retry",
+        "Run a failed recording again from its failed stage (or --stage S), keeping the rest.",
+    ),
+    "cancel": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "cancel",
+        "Stop a recording's run; a running stage stops at its next heartbeat.",
+    ),
+    "status": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "status",
+        "Runs, stages and progress (of one recording, or everything in progress).",
+    ),
+    "recordings": LazyCommand("leap.cli.recordings_cmd", "app", "Recordings."),
+    "transcript": LazyCommand("leap.cli.text_cmd", "transcript_app", "Transcripts."),
+    "topics": LazyCommand("leap.cli.text_cmd", "topics_app", "Themes, topics and chapters."),
+    "source": LazyCommand("leap.cli.source_cmd", "app", "Input sources (Zoom, local folders)."),
+    "template": LazyCommand(
+        "leap.cli.template_cmd", "app", "Templates: matching rules, processing and metadata."
+    ),
+    "preset": LazyCommand(
+        "leap.cli.preset_cmd", "app", "Output presets: where and how recordings are published."
+    ),
+    "credentials": LazyCommand(
+        "leap.cli.credentials_cmd", "app", "Credentials for Zoom, YouTube, VK and API keys."
+    ),
+    "quota": LazyCommand("leap.cli.quota_cmd", "app", "Quotas."),
+    "user": LazyCommand("leap.cli.user_cmd", "app", "Manage users."),
+    "secrets": LazyCommand(
+        "leap.cli.secrets_cmd", "app", "The master key that encrypts credentials."
+    ),
+    "db": LazyCommand("leap.cli.db_cmd", "app", "Database schema."),
+}
 
 app = typer.Typer(
     name="leap",
+    cls=LazyGroup,
     help="LEAP: turn meeting and lecture recordings into published videos.",
     no_args_is_help=True,
     # Tokens sit in locals; a pretty traceback would print them.
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(user_cmd.app, name="user")
-app.add_typer(secrets_cmd.app, name="secrets")
-app.add_typer(credentials_cmd.app, name="credentials")
-app.add_typer(source_cmd.app, name="source")
-app.add_typer(template_cmd.app, name="template")
-app.add_typer(preset_cmd.app, name="preset")
-app.add_typer(quota_cmd.app, name="quota")
-app.add_typer(recordings_cmd.app, name="recordings")
-app.command("sync")(sync_cmd.sync)
-app.command("process")(pipeline_cmd.process)
-app.command("retry")(pipeline_cmd.retry)
-app.command("cancel")(pipeline_cmd.cancel)
-app.command("status")(pipeline_cmd.status)
-app.add_typer(text_cmd.transcript_app, name="transcript")
-app.add_typer(text_cmd.topics_app, name="topics")
 
 
 def _version(value: bool) -> None:
@@ -89,63 +118,6 @@ def root(
     )
     state.output.as_json, state.output.quiet = as_json, quiet
     setup_logging("DEBUG" if debug else "WARNING", stderr=True)
-
-
-@app.command()
-def init(
-    ctx: typer.Context,
-    admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask anything.")] = False,
-) -> None:
-    """Write a commented config (if none), create the data dir, database and first admin."""
-    state = state_of(ctx)
-    result = install.init_install(state.settings, state.config_path(), admin)
-    out = state.output
-    if out.as_json:
-        out.json(
-            {
-                "config": str(result.config_path),
-                "config_written": result.config_written,
-                "data_dir": str(result.data_dir),
-                "revision": result.revision,
-                "admin": result.admin,
-                "key": result.key_origin,
-            }
-        )
-        return
-    if result.config_written:
-        out.message(f"wrote {result.config_path}")
-    out.message(f"data in {result.data_dir}; database at revision {result.revision}")
-    if result.admin:
-        out.message(f"created admin user '{result.admin}'")
-    else:
-        out.message("users already exist; none created")
-
-
-@app.command()
-def doctor(
-    ctx: typer.Context,
-    deep: Annotated[bool, typer.Option("--deep", help="Also run the tools (slower).")] = False,
-) -> None:
-    """Check the install: config, database, key, queue, leapd, ffmpeg, local transcription."""
-    state = state_of(ctx)
-    checks = run_checks(state.settings, deep=deep)
-    rows = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks]
-    state.output.table(rows, ["check", "ok", "detail"], title="leap doctor")
-    # leapd not running and no local whisper are facts, not a broken install.
-    essential = [c for c in checks if c.name not in ("leapd", "local transcription")]
-    if not all(c.ok for c in essential):
-        raise LeapError("some checks failed")
-
-
-@app.command()
-def whoami(ctx: typer.Context) -> None:
-    """Show the user LEAP acts as."""
-    state = state_of(ctx)
-    with state.context() as c:
-        me = users.current_user(c)
-        view = user_view(me)
-    state.output.record(view)
 
 
 _GLOBAL_FLAGS = {"--json", "--debug", "--quiet", "-q"}
