@@ -103,6 +103,10 @@ class Credential(UserOwned, Timestamped, Base):
     public: Mapped[dict[str, Any]] = mapped_column(default=dict)
     expires_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # A short-lived access token shared by every stage and process (Zoom S2S: one an hour),
+    # encrypted like `secret`, and when it lapses. A cache: losing it costs one token call.
+    token_cache: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class InputSource(UserOwned, Timestamped, Base):

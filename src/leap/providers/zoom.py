@@ -29,9 +29,11 @@ from leap.providers.http import (
 from leap.providers.zoom_auth import (
     PROVIDER,
     REAUTH_HINT,
+    CachedToken,
     Clock,
     OAuthTokens,
     S2SAuth,
+    TokenCache,
     UserOAuth,
     ZoomAuth,
     exchange_authorization_code,
@@ -39,9 +41,11 @@ from leap.providers.zoom_auth import (
 )
 
 __all__ = [
+    "CachedToken",
     "MalformedMeeting",
     "OAuthTokens",
     "S2SAuth",
+    "TokenCache",
     "UserOAuth",
     "ZoomAuth",
     "ZoomClient",

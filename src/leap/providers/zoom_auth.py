@@ -78,13 +78,18 @@ def _post_token(
     register_secret(client_secret, user=client_id)
     for field in ("refresh_token", "code", "code_verifier"):
         register_secret(form.get(field))
-    return token_grant(
+    data = token_grant(
         lambda: http.post(url, data=form, auth=(client_id, client_secret)),
         _token_classifier(clock, hint),
         policy,
         provider=PROVIDER,
         sleep=sleep,
     )
+    # What comes back is as secret as what went out; an error quoting it must not show it.
+    for field in ("access_token", "refresh_token"):
+        value = data.get(field)
+        register_secret(value if isinstance(value, str) else None)
+    return data
 
 
 def _expires_at(data: dict[str, Any], clock: Clock) -> float:
@@ -94,9 +99,28 @@ def _expires_at(data: dict[str, Any], clock: Clock) -> float:
     return clock() + float(lifetime)
 
 
+@dataclass(frozen=True)
+class CachedToken:
+    access_token: str
+    expires_at: float  # epoch seconds
+
+
+class TokenCache(Protocol):
+    """Where an S2S token outlives one client: shared by stages, `leap` processes and leapd
+    workers, so one token serves them all for its hour."""
+
+    def load(self) -> CachedToken | None: ...
+
+    def store(self, token: CachedToken) -> None: ...
+
+    def forget(self, token: CachedToken) -> None:
+        """Drop `token` if it is still the cached one (a fresher one stays)."""
+
+
 class S2SAuth:
-    """Server-to-Server OAuth: a fresh account_credentials token whenever the cached one is
-    within a minute of expiry; there is no refresh token."""
+    """Server-to-Server OAuth: the cached token until a minute before its expiry, then a fresh
+    account_credentials token (there is no refresh token). With a `cache`, the token is read
+    from and written to it, so other clients and processes reuse it."""
 
     def __init__(
         self,
@@ -106,6 +130,8 @@ class S2SAuth:
         client_id: str,
         client_secret: str,
         *,
+        cache: TokenCache | None = None,
+        cached: CachedToken | None = None,
         clock: Clock = time.time,
         policy: RetryPolicy | None = None,
         sleep: Sleep = time.sleep,
@@ -115,31 +141,52 @@ class S2SAuth:
         self._account_id = account_id
         self._client_id = client_id
         self._client_secret = client_secret
+        self._cache = cache
         self._clock = clock
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
-        self._token: str | None = None
-        self._expires_at = 0.0
+        # `cached`: what the caller already read from the cache with the credential.
+        self._current: CachedToken | None = cached
+        # Set by a 401: the next token comes from Zoom, never from the cache, which may still
+        # hold the token just refused.
+        self._must_fetch = False
+        self.fetches = 0
+
+    def _fresh(self, token: CachedToken | None) -> bool:
+        return token is not None and self._clock() < token.expires_at - EXPIRY_MARGIN_S
 
     def token(self) -> str:
-        if self._token is None or self._clock() >= self._expires_at - EXPIRY_MARGIN_S:
-            data = _post_token(
-                self._http,
-                self._base,
-                self._client_id,
-                self._client_secret,
-                {"grant_type": "account_credentials", "account_id": self._account_id},
-                clock=self._clock,
-                policy=self._policy,
-                sleep=self._sleep,
-                hint="check the account id, client id and client secret of the S2S app",
-            )
-            self._token = data["access_token"]
-            self._expires_at = _expires_at(data, self._clock)
-        return self._token
+        if not self._must_fetch and not self._fresh(self._current) and self._cache is not None:
+            self._current = self._cache.load()
+        if self._must_fetch or self._current is None or not self._fresh(self._current):
+            self._current = self._fetch()
+            self._must_fetch = False
+            if self._cache is not None:
+                self._cache.store(self._current)
+        register_secret(self._current.access_token)
+        return self._current.access_token
+
+    def _fetch(self) -> CachedToken:
+        data = _post_token(
+            self._http,
+            self._base,
+            self._client_id,
+            self._client_secret,
+            {"grant_type": "account_credentials", "account_id": self._account_id},
+            clock=self._clock,
+            policy=self._policy,
+            sleep=self._sleep,
+            hint="check the account id, client id and client secret of the S2S app",
+        )
+        self.fetches += 1
+        return CachedToken(str(data["access_token"]), _expires_at(data, self._clock))
 
     def invalidate(self) -> None:
-        self._token = None
+        if self._current is not None and self._cache is not None:
+            # Others should not keep presenting a token Zoom has refused.
+            self._cache.forget(self._current)
+        self._current = None
+        self._must_fetch = True
 
 
 def _tokens_from(data: dict[str, Any], previous_refresh: str, clock: Clock) -> OAuthTokens:

@@ -15,7 +15,7 @@ from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import Credential
 from leap.domain import CredentialKind, CredentialStatus
-from leap.errors import Conflict, PermissionDenied, UsageError
+from leap.errors import ConfigError, Conflict, PermissionDenied, UsageError
 from leap.logs import redact
 from leap.secrets import Vault
 
@@ -125,6 +125,8 @@ def add_credential(
     if existing is not None:
         existing.secret = ctx.vault.encrypt(payload)
         existing.public = public
+        # A token of the old secrets may belong to another app or account.
+        existing.token_cache, existing.token_expires_at = None, None
         existing.expires_at = (
             _epoch_to_dt(expires) if isinstance(expires, (int, float)) and expires else None
         )
@@ -183,6 +185,53 @@ def replace_secret(ctx: Context, cred: Credential, payload: Mapping[str, Any]) -
     ctx.session.flush()
 
 
+def cached_token(ctx: Context, cred: Credential) -> tuple[str, float] | None:
+    """The shared access token of `cred` and its expiry (epoch seconds), if one is cached,
+    expired or not: the caller decides with its own safety margin."""
+    if cred.token_cache is None or cred.token_expires_at is None:
+        return None
+    try:
+        payload = ctx.vault.decrypt(cred.token_cache)  # registers it for redaction
+    except ConfigError:
+        # Encrypted with a key since retired, or damaged: a cache miss, not an error.
+        return None
+    token = payload.get("access_token")
+    if not isinstance(token, str) or not token:
+        return None
+    return token, cred.token_expires_at.timestamp()
+
+
+def _whole_second(epoch: float) -> datetime:
+    # Whole seconds compare equal after any database round trip (forget_token relies on it).
+    return _epoch_to_dt(float(int(epoch)))
+
+
+def cache_token(ctx: Context, cred_id: int, token: str, expires_at: float) -> None:
+    """Share `token` through the credential row: one UPDATE, so concurrent writers never mix
+    one's token with another's expiry (the last valid token wins). updated_at stays: a token
+    is not an edit of the credential."""
+    ctx.repos.credentials.update_where(
+        {
+            "token_cache": ctx.vault.encrypt({"access_token": token}),
+            "token_expires_at": _whole_second(expires_at),
+            "updated_at": Credential.updated_at,
+        },
+        id=cred_id,
+    )
+
+
+def forget_token(ctx: Context, cred_id: int, expires_at: float | None = None) -> None:
+    """Drop the cached token; with `expires_at`, only while the cached one has that expiry
+    (it is the token refused), so a fresher token another process stored meanwhile stays."""
+    filters: dict[str, Any] = {"id": cred_id}
+    if expires_at is not None:
+        filters["token_expires_at"] = _whole_second(expires_at)
+    ctx.repos.credentials.update_where(
+        {"token_cache": None, "token_expires_at": None, "updated_at": Credential.updated_at},
+        **filters,
+    )
+
+
 def mark_dead(ctx: Context, cred: Credential, reason: str) -> None:
     cred.status = CredentialStatus.NEEDS_REAUTH.value
     # The reason quotes the provider's answer, which may echo what we sent it; the stored
@@ -208,6 +257,9 @@ def rotate_all(ctx: Context, vault: Vault) -> int:
     count = 0
     for cred in ctx.repos.credentials.list():
         cred.secret = vault.rotate(cred.secret)
+        # A cached token is not worth a failed rotation (or one left on the old key): the
+        # next use fetches another.
+        cred.token_cache, cred.token_expires_at = None, None
         count += 1
     ctx.session.flush()
     return count

@@ -19,7 +19,15 @@ from leap.db.scope import Scope
 from leap.domain import CredentialKind
 from leap.errors import UsageError
 from leap.providers.http import ProviderError, RetryPolicy
-from leap.providers.zoom import OAuthTokens, S2SAuth, UserOAuth, ZoomAuth, ZoomClient, ZoomMeeting
+from leap.providers.zoom import (
+    CachedToken,
+    OAuthTokens,
+    S2SAuth,
+    UserOAuth,
+    ZoomAuth,
+    ZoomClient,
+    ZoomMeeting,
+)
 from leap.services import credentials
 from leap.services.source_item import SourceItem
 
@@ -45,8 +53,36 @@ def _persist_tokens(runtime: Runtime, scope: Scope, cred_id: int) -> Callable[[O
     return persist
 
 
+class CredentialTokenCache:
+    """The S2S token cache in the credential's row; each read or write is its own short,
+    committed unit of work, so a stage's later failure never takes a good token with it."""
+
+    def __init__(self, runtime: Runtime, scope: Scope, cred_id: int) -> None:
+        self._runtime = runtime
+        self._scope = scope
+        self._cred_id = cred_id
+
+    def load(self) -> CachedToken | None:
+        with open_context(self._runtime, self._scope) as ctx:
+            found = credentials.cached_token(ctx, ctx.repos.credentials.require(self._cred_id))
+        return CachedToken(*found) if found else None
+
+    def store(self, token: CachedToken) -> None:
+        with open_context(self._runtime, self._scope) as ctx:
+            credentials.cache_token(ctx, self._cred_id, token.access_token, token.expires_at)
+
+    def forget(self, token: CachedToken) -> None:
+        with open_context(self._runtime, self._scope) as ctx:
+            credentials.forget_token(ctx, self._cred_id, token.expires_at)
+
+
 def make_auth(
-    runtime: Runtime, scope: Scope, cred: Credential, secret: dict[str, object], http: httpx.Client
+    runtime: Runtime,
+    scope: Scope,
+    cred: Credential,
+    secret: dict[str, object],
+    http: httpx.Client,
+    cached: CachedToken | None = None,
 ) -> ZoomAuth:
     base = runtime.settings.zoom.oauth_base_url
     if cred.kind == CredentialKind.ZOOM_S2S.value:
@@ -56,6 +92,8 @@ def make_auth(
             str(secret["account_id"]),
             str(secret["client_id"]),
             str(secret["client_secret"]),
+            cache=CredentialTokenCache(runtime, scope, cred.id),
+            cached=cached,
         )
     if cred.kind == CredentialKind.ZOOM_OAUTH.value:
         tokens = OAuthTokens(
@@ -81,14 +119,18 @@ def make_client(
     http: httpx.Client,
     sleep: Callable[[float], None] | None = None,
 ) -> ZoomClient:
+    """A client for the credential; an S2S one reuses the token that other stages and
+    processes cached in the credential's row."""
     with open_context(runtime, scope) as ctx:
         cred = ctx.repos.credentials.require(cred_id)
         secret = credentials.secret_of(ctx, cred)
+        # Read with the credential: a stage whose token is cached makes no other query.
+        found = credentials.cached_token(ctx, cred)
     policy = RetryPolicy(budget_s=runtime.settings.sync.retry_budget_seconds, rng=random.Random())
     return ZoomClient(
         http,
         runtime.settings.zoom.api_base_url,
-        make_auth(runtime, scope, cred, secret, http),
+        make_auth(runtime, scope, cred, secret, http, CachedToken(*found) if found else None),
         policy,
         sleep=sleep or time.sleep,
     )
