@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -44,11 +45,42 @@ def terminal_safe(text: str) -> str:
     return _UNSAFE.sub(_escaped, text)
 
 
+# Decimals kept in JSON floats: a millisecond, a thousandth of a megabyte or of a percent.
+# More are float noise (116.74000000000001) that scripts would have to round themselves.
+FLOAT_DECIMALS = 3
+# The narrowest a shortened column gets (Output.table): a title still recognisable.
+SHORTEST = 12
+
+
+def rounded(data: Any) -> Any:
+    """`data` with every float rounded to FLOAT_DECIMALS, through dicts, lists and tuples."""
+    if isinstance(data, float):
+        return round(data, FLOAT_DECIMALS)
+    if isinstance(data, dict):
+        return {k: rounded(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [rounded(v) for v in data]
+    return data
+
+
 def json_text(data: Any) -> str:
     """JSON that stays valid UTF-8 and inert on a terminal: the characters json.dumps leaves
-    raw become \\u escapes, which decode to the same strings."""
-    text = json.dumps(data, ensure_ascii=False, default=_default, indent=2)
+    raw become \\u escapes, which decode to the same strings. Floats are rounded."""
+    text = json.dumps(rounded(data), ensure_ascii=False, default=_default, indent=2)
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def natural_widths(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, int]:
+    """Each column's width in terminal cells when nothing is cut: header or widest cell."""
+    return {
+        c: max([cell_len(c), *(cell_len(terminal_safe(_cell(r.get(c)))) for r in rows)])
+        for c in columns
+    }
+
+
+def table_width(widths: Sequence[int]) -> int:
+    """Cells a Rich table of these column widths takes: a space each side, and n+1 rules."""
+    return sum(widths) + 3 * len(widths) + 1
 
 
 def _default(value: Any) -> Any:
@@ -80,16 +112,45 @@ class Output:
         columns: Sequence[str],
         *,
         title: str | None = None,
+        shorten: str | None = None,
+        wide: bool = False,
     ) -> None:
+        """Rows as a table. `shorten`: the one column cut with … so the table fits the
+        terminal on one line per row (every other column whole); `wide`: nothing is cut or
+        wrapped, lines may run past the terminal's edge."""
         if self.as_json:
             self.json(list(rows))
             return
+        widths = natural_widths(rows, columns)
+        whole = table_width(list(widths.values()))
         table = Table(title=self._text(title) if title else None, show_lines=False)
         for col in columns:
-            table.add_column(self._text(col))
+            if not wide and shorten is None:
+                table.add_column(self._text(col))
+                continue
+            # One line per row: every cell whole but the shortened one, which gets what the
+            # others leave (never under SHORTEST: a table a little too wide beats no title).
+            limit = None
+            if col == shorten and not wide:
+                limit = max(SHORTEST, widths[col] - max(0, whole - self.out.width))
+            table.add_column(self._text(col), no_wrap=True, overflow="ellipsis", max_width=limit)
         for row in rows:
             table.add_row(*(self._text(_cell(row.get(c))) for c in columns))
-        self.out.print(table)
+        if not wide or whole <= self.out.width:
+            self.out.print(table)
+            return
+        # Rich never renders wider than its console; a wide table gets a console its size.
+        shown, self.out.width = self.out.width, whole
+        try:
+            self.out.print(table)
+        finally:
+            self.out.width = shown
+
+    def paragraph(self, label: str, text: str) -> None:
+        """A labelled paragraph on stdout, wrapped at the terminal's width (what a table
+        cell would have made fifty rows high)."""
+        body = terminal_safe(redact(text).strip())
+        self.out.print(Text.assemble((label, "bold red"), " ", body), soft_wrap=False)
 
     def record(self, data: Mapping[str, Any], *, title: str | None = None) -> None:
         if self.as_json:
@@ -132,6 +193,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float):
+        return str(round(value, FLOAT_DECIMALS))
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, default=_default)
+        return json.dumps(rounded(value), ensure_ascii=False, default=_default)
     return str(_default(value)) if isinstance(value, (datetime, date)) else str(value)

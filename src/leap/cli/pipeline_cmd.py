@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from leap.cli import _filters as F
 from leap.cli._run import AppState, state_of
-from leap.context import Enqueue, Runtime, open_context
+from leap.context import Context, Enqueue, Runtime, open_context
 from leap.db.scope import Scope
-from leap.domain import RunStatus
+from leap.domain import RunStatus, StageStatus
 from leap.errors import LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
@@ -164,22 +173,72 @@ def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> N
 
 
 def _follow_wait(state: AppState, run_ids: list[int]) -> None:
+    """Wait until every run has ended. On a terminal a bar per run shows its stage and
+    progress and is gone afterwards (the report's lines stand alone: no "done0 %" left
+    where a half-overwritten line was); without one, nothing is printed."""
     runtime = state.runtime()
-    while True:
-        with open_context(runtime, Scope.system_scope()) as c:
-            open_runs = [
-                r
-                for rid in run_ids
-                if (r := c.repos.runs.get(rid)) is not None and r.status == RunStatus.ACTIVE.value
-            ]
-            if not open_runs:
+    with open_context(runtime, Scope.system_scope()) as c:
+        for rid in run_ids:
+            if (note := _already_processed(c, rid)) is not None:
+                state.output.message(note)
+    bar = _wait_bar(state)
+    tasks: dict[int, TaskID] = {}
+    with bar if bar is not None else nullcontext():
+        while True:
+            with open_context(runtime, Scope.system_scope()) as c:
+                shown = [_wait_line(c, rid) for rid in run_ids]
+            if bar is not None:
+                for rid, (label, pct, _) in zip(run_ids, shown, strict=True):
+                    if rid not in tasks:
+                        tasks[rid] = bar.add_task(label, total=100)
+                    bar.update(tasks[rid], description=label, completed=pct)
+            if not any(active for _, _, active in shown):
                 return
-            pct = sum(c.repos.recordings.require(r.recording_id).progress for r in open_runs)
-        if not state.quiet and not state.as_json:
-            state.output.err.print(
-                f"{len(open_runs)} run(s) in progress, {pct // len(open_runs)} %", end="\r"
-            )
-        time.sleep(POLL_SECONDS)
+            time.sleep(POLL_SECONDS)
+
+
+def _wait_line(c: Context, run_id: int) -> tuple[str, int, bool]:
+    """(label, percent, still active) of one run, as its recording's progress says."""
+    run = c.repos.runs.require(run_id)
+    rec = c.repos.recordings.require(run.recording_id)
+    running = [
+        s.name for s in c.repos.stages.list(run_id=run.id) if s.status == StageStatus.RUNNING.value
+    ]
+    doing = running[0] if running else run.status
+    return f"recording {rec.id}: {doing}", rec.progress, run.status == RunStatus.ACTIVE.value
+
+
+def _already_processed(c: Context, run_id: int) -> str | None:
+    """What to say when `run_id` only repeats stages earlier runs finished: each stage
+    reuses its output, so the run redoes nothing; only --force would."""
+    run = c.repos.runs.require(run_id)
+    if run.forced:
+        return None
+    finished = {
+        s.name: s.run_id
+        for s in c.repos.stages.list(recording_id=run.recording_id)
+        if s.run_id != run.id and s.status in runs.FINISHED
+    }
+    if not run.stages or any(name not in finished for name in run.stages):
+        return None
+    last = max(finished[name] for name in run.stages)
+    return (
+        f"recording {run.recording_id} was already processed (run {last}): "
+        "its outputs are reused, nothing is redone; --force redoes them"
+    )
+
+
+def _wait_bar(state: AppState) -> Progress | None:
+    if state.output.err.is_terminal and not state.quiet and not state.as_json:
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=state.output.err,
+            transient=True,
+        )
+    return None
 
 
 def _bar(state: AppState) -> Progress | None:
@@ -346,14 +405,49 @@ def status(
     state.output.table(rows, ["run", "recording", "stages"], title=f"{len(rows)} active run(s)")
 
 
+# Six columns in 80 cells: the error, which may be a provider's long answer, goes under the
+# table; times to the minute (UTC), and how long the stage took rather than when it ended.
+STAGE_COLUMNS = ["name", "status", "progress", "tries", "started", "took"]
+
+
 def _print_runs(state: AppState, data: dict[str, Any]) -> None:
-    state.output.message(
-        f"recording {data['recording_id']}: {data['status']} "
-        f"{data['progress']} %" + (f" — {data['error']}" if data["error"] else "")
-    )
+    """A table per run, and under it each stage's error as a wrapped paragraph: in a cell,
+    a provider's long answer made the table fifty rows high."""
+    state.output.message(f"recording {data['recording_id']}: {data['status']} {data['progress']} %")
+    shown = 0
     for run in data["runs"]:
-        state.output.table(
-            run["stages"],
-            ["name", "status", "attempts", "progress", "started_at", "finished_at", "error"],
-            title=f"run {run['run_id']} ({run['status']})",
-        )
+        rows = [_stage_row(s) for s in run["stages"]]
+        state.output.table(rows, STAGE_COLUMNS, title=f"run {run['run_id']} ({run['status']})")
+        for stage in run["stages"]:
+            if stage["error"]:
+                state.output.paragraph(f"{stage['name']}:", stage["error"])
+                shown += 1
+    if data["error"] and not shown:  # e.g. its run was deleted; the recording keeps why
+        state.output.paragraph("error:", data["error"])
+
+
+def _stage_row(stage: dict[str, Any]) -> dict[str, Any]:
+    # A stage that ended without finishing says so instead of a percentage (runs.stage_view).
+    pct = stage["progress"]
+    started, ended = stage["started_at"], stage["finished_at"]
+    return {
+        "name": stage["name"],
+        "status": stage["status"],
+        "progress": stage["status"] if pct is None else f"{pct} %",
+        "tries": stage["attempts"],
+        "started": started[:16].replace("T", " ") if started else None,
+        "took": _took(started, ended) if started and ended else None,
+    }
+
+
+def _took(started: str, ended: str) -> str:
+    seconds = max(0, round((_instant(ended) - _instant(started)).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} m {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} m"
+
+
+def _instant(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))

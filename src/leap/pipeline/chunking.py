@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from leap.pipeline.ffmpeg import FFmpegTools, MediaError, probe
 from leap.pipeline.ffmpeg_ops import audio_suffix, detect_silence, run_ffmpeg
@@ -31,6 +31,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float], None]
+
+
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """A transcriber that tells how far into one file it is (the local model decodes an
+    hour for many minutes); an API answers a request all at once, so it needs no such
+    method and its progress is chunks done / chunks planned."""
+
+    def transcribe_reporting(
+        self, audio: Path, *, language: str | None, prompt: str | None, progress: Progress
+    ) -> Transcript: ...
+
 
 # Below this a chunk is not worth splitting further: the provider's limit must be absurd.
 MIN_CHUNK_S = 30.0
@@ -436,6 +448,20 @@ def _annotate(transcript: Transcript, duration_s: float, name: str) -> Transcrip
     return Transcript(transcript.language, duration_s, transcript.segments, meta)
 
 
+def _transcribe_whole(
+    transcriber: Transcriber,
+    audio: Path,
+    language: str | None,
+    prompt: str | None,
+    progress: Progress | None,
+) -> Transcript:
+    if progress is not None and isinstance(transcriber, ReportsProgress):
+        return transcriber.transcribe_reporting(
+            audio, language=language, prompt=prompt, progress=progress
+        )
+    return transcriber.transcribe(audio, language=language, prompt=prompt)
+
+
 def transcribe_audio(
     tools: FFmpegTools,
     audio: Path,
@@ -457,7 +483,8 @@ def transcribe_audio(
     planned at silences (`silences` if the caller has them, in this file's time, else
     detected), stream-copied into `workdir` (deleted afterwards) and transcribed
     `concurrency` at a time; a chunk the provider still refuses as too large is split again.
-    progress(fraction of chunks done) is called from this thread. The first failure
+    progress(fraction done) is called from this thread: of the audio, for a transcriber
+    that reports it (ReportsProgress) on one request, else of the chunks. The first failure
     cancels the chunks not yet started and is raised.
     """
     if concurrency < 1:
@@ -467,7 +494,7 @@ def transcribe_audio(
     fits = limit is None or info.size_bytes <= limit
     if fits and (max_chunk_s is None or info.duration_s <= max_chunk_s):
         try:
-            single = transcriber.transcribe(audio, language=language, prompt=prompt)
+            single = _transcribe_whole(transcriber, audio, language, prompt, progress)
         except AudioTooLarge:
             # The provider's real limit is below what we were told: halve until it fits.
             limit = info.size_bytes // 2

@@ -80,7 +80,7 @@ class Heartbeat(threading.Thread):
                     rec = ctx.repos.recordings.require(self.claimed.recording_id)
                     run = ctx.repos.runs.require(self.claimed.run_id)
                     if kept:
-                        rec.progress = runs._progress(ctx, run)
+                        rec.progress = runs.progress_of(ctx, run)
             except Exception as exc:  # a busy database must not kill the stage; try next beat
                 # One line: `leap process --now` shows warnings on the terminal.
                 log.warning("heartbeat of stage %s failed: %s", self.claimed.stage_id, exc)
@@ -201,6 +201,8 @@ def execute(
         error = LeapError(f"unexpected {type(exc).__name__} (a bug; details in the log): {exc}")
     finally:
         beat.stop()
+    # Whoever watches `progress` (the --now bar) sees the stage's end, not its last report.
+    progress.settle(done=outcome is not None)
     return _record(runtime, claimed, worker, outcome, error, retryable, enqueue, foreground)
 
 

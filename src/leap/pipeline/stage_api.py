@@ -40,6 +40,8 @@ class Progress:
     fraction: float = 0.0
     note: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Set once the stage has ended: None while it runs, then True (done) or False (failed).
+    done: bool | None = None
 
     def __call__(self, fraction: float, note: str = "") -> None:
         if self.cancel.is_set():
@@ -47,6 +49,14 @@ class Progress:
         self.fraction = max(0.0, min(1.0, fraction))
         if note:
             self.note = note
+
+    def settle(self, *, done: bool) -> None:
+        """The stage ended. A success is whole whatever it last reported (a reused output
+        reports nothing; trim with its cut on disk stops at 30 %); a failure is marked as
+        such, so no display takes its last fraction for work done."""
+        self.done = done
+        if done:
+            self.fraction = 1.0
 
 
 @dataclass

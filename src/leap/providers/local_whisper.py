@@ -229,6 +229,18 @@ class LocalWhisperTranscriber:
             },
         )
 
+    def transcribe_reporting(
+        self,
+        audio: Path,
+        *,
+        language: str | None,
+        prompt: str | None,
+        progress: Callable[[float], None],
+    ) -> Transcript:
+        """`transcribe` with its progress reported (leap.pipeline.chunking.ReportsProgress):
+        the stage shows how much of the audio the decoded segments cover."""
+        return self.transcribe(audio, language=language, prompt=prompt, progress=progress)
+
     def _load(self, fw: ModuleType, model: str) -> tuple[Any, str]:
         """The WhisperModel for this configuration, from the process cache when loaded before."""
         device = _resolve_device(self.device)

@@ -93,11 +93,31 @@ def claim(ctx: Context, stage_id: int, worker: str) -> bool:
     return ctx.repos.stages.claim(stage_id, worker, utcnow())
 
 
-def _progress(ctx: Context, run: PipelineRun) -> int:
+FINISHED = (StageStatus.DONE.value, StageStatus.SKIPPED.value)
+# A stage that ended without finishing has no honest percentage: its last fraction (even
+# 100 %, when the work was whole but its check failed) would read as work done.
+UNFINISHED = (StageStatus.FAILED.value, StageStatus.CANCELLED.value)
+
+
+def stage_fraction(st: StageResult) -> float | None:
+    """How much of a stage is done, from its status first: a finished stage is whole (a
+    reused output reports no progress), a waiting one has done nothing yet, only a running
+    one has a fraction of its own; None for a stage that failed or was cancelled."""
+    if st.status in FINISHED:
+        return 1.0
+    if st.status in UNFINISHED:
+        return None
+    if st.status == StageStatus.RUNNING.value:
+        return max(0.0, min(1.0, st.progress))
+    return 0.0
+
+
+def progress_of(ctx: Context, run: PipelineRun) -> int:
+    """The run's percentage: each stage weighs the same and counts what `stage_fraction`
+    says, so it always agrees with the stages `leap status` shows."""
     rows = ctx.repos.stages.list(run_id=run.id)
-    finished = sum(r.status in (StageStatus.DONE.value, StageStatus.SKIPPED.value) for r in rows)
-    running = sum(r.progress for r in rows if r.status == StageStatus.RUNNING.value)
-    return int(100 * (finished + running) / max(len(rows), 1))
+    done = sum(stage_fraction(r) or 0.0 for r in rows)
+    return int(100 * done / max(len(rows), 1))
 
 
 def finish_stage(
@@ -142,7 +162,7 @@ def finish_stage(
         }
         final = RecordingStatus.READY if Stage.UPLOAD.value in done else RecordingStatus.PROCESSED
         rec.status = states.check(rec.status, final).value
-    rec.progress = _progress(ctx, run)
+    rec.progress = progress_of(ctx, run)
     return st
 
 
@@ -164,7 +184,7 @@ def fail_stage(
     rec = ctx.repos.recordings.require(st.recording_id)
     history = [*list(st.result.get("errors", []))[-9:], error]
     st.result = {**st.result, "errors": history}
-    st.error, st.lease_owner = error, None
+    st.error, st.lease_owner, st.progress = error, None, 0.0
     if retryable and st.attempts < st.max_attempts:
         r = run.config.get("retries", {})
         delay = min(
@@ -174,6 +194,7 @@ def fail_stage(
         st.status, st.queued_at = StageStatus.QUEUED.value, utcnow()
         st.not_before = utcnow() + timedelta(seconds=delay)
         rec.status = states.check(rec.status, RecordingStatus.QUEUED).value
+        rec.progress = progress_of(ctx, run)
         ctx.defer_enqueue(STAGE_TASK, delay=delay, stage_id=st.id)
         return st, delay
     st.status, st.finished_at = StageStatus.FAILED.value, utcnow()
@@ -183,6 +204,7 @@ def fail_stage(
     rec.error = f"{st.name}: {error}"
     rec.status = states.check(rec.status, RecordingStatus.FAILED).value
     _end_run(ctx, run, rec, RunStatus.FAILED, error=rec.error)
+    rec.progress = progress_of(ctx, run)  # the stages that did finish, no more
     return st, None
 
 
@@ -200,11 +222,13 @@ def wait_stage(ctx: Context, stage_id: int, worker: str, delay: float, note: str
     st = ctx.repos.stages.require(stage_id)
     if st.status != StageStatus.RUNNING.value or st.lease_owner != worker:
         return False
-    st.status, st.lease_owner = StageStatus.QUEUED.value, None
+    st.status, st.lease_owner, st.progress = StageStatus.QUEUED.value, None, 0.0
     st.attempts = max(0, st.attempts - 1)  # polling is not a failed attempt
     st.queued_at = utcnow()
     st.not_before = utcnow() + timedelta(seconds=delay)
     st.result = {**st.result, "waiting": note}
+    rec = ctx.repos.recordings.require(st.recording_id)
+    rec.progress = progress_of(ctx, ctx.repos.runs.require(st.run_id))
     ctx.defer_enqueue(STAGE_TASK, delay=delay, stage_id=st.id)
     return True
 
@@ -231,6 +255,7 @@ def cancel(ctx: Context, recording_id: int) -> PipelineRun:
             st.status, st.lease_owner = StageStatus.CANCELLED.value, None
     rec.status = states.check(rec.status, RecordingStatus.CANCELLED).value
     _end_run(ctx, run, rec, RunStatus.CANCELLED, error="cancelled")
+    rec.progress = progress_of(ctx, run)
     return run
 
 
@@ -274,11 +299,12 @@ def retry(ctx: Context, recording_id: int, stage: str | None = None) -> Pipeline
         r.status = (StageStatus.QUEUED if r is start else StageStatus.PENDING).value
         r.attempts, r.not_before, r.lease_owner, r.error = 0, None, None, None
         r.queued_at = now if r is start else None
-        r.finished_at = None
+        r.finished_at, r.progress = None, 0.0
     run.status, run.finished_at, run.error = RunStatus.ACTIVE.value, None, None
     ctx.session.refresh(rec)
     rec.status = states.check(rec.status, RecordingStatus.QUEUED).value
     rec.error = None
+    rec.progress = progress_of(ctx, run)  # the stages before `start` stay done
     ctx.defer_enqueue(STAGE_TASK, stage_id=start.id)
     return run
 
@@ -293,7 +319,8 @@ def stage_view(st: StageResult) -> dict[str, Any]:
         "name": st.name,
         "status": st.status,
         "attempts": st.attempts,
-        "progress": round(st.progress * 100),
+        # null for a failed or cancelled stage: it shows "failed", never a percentage.
+        "progress": None if (f := stage_fraction(st)) is None else round(f * 100),
         "started_at": iso(st.started_at),
         "finished_at": iso(st.finished_at),
         "error": st.error,
