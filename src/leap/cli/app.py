@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from types import MappingProxyType
+from typing import Annotated, Final
 
 import typer
 
@@ -118,6 +119,33 @@ def root(
     )
     state.output.as_json, state.output.quiet = as_json, quiet
     setup_logging("DEBUG" if debug else "WARNING", stderr=True)
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(SaidByTheCommand())
+
+
+# Logger -> the level from which its records are already the command's own output.
+_SAID: Final = MappingProxyType(
+    {
+        "leap.services.sync": logging.WARNING,
+        "leap.providers.zoom": logging.WARNING,
+        "leap.pipeline.publish": logging.ERROR,
+    }
+)
+
+
+class SaidByTheCommand(logging.Filter):
+    """Drops the log records a command's own output already says, so an error or a warning
+    reaches the terminal once, as the command's `error:` or `warning:` line (or a row).
+
+    The records keep their level: leapd's log has no other place to say them. Only `leap`
+    drops them, and only without --debug. Sync puts every failure and skip of a source in
+    its result (and Zoom's skipped meetings reach it), and a publish target's failure is the
+    stage's error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        level = _SAID.get(record.name)
+        return level is None or record.levelno < level
 
 
 _GLOBAL_FLAGS = {"--json", "--debug", "--quiet", "-q"}

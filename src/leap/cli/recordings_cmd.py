@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 import typer
 
 from leap.cli import _filters as F
+from leap.cli._output import natural_widths, table_width
 from leap.cli._run import state_of
 from leap.services import recordings
 from leap.services.recordings import RecordingFilter
@@ -23,16 +25,52 @@ COLUMNS = [
     "duration_s",
     "blank_record",
 ]
+# Left out, in this order, while the table is wider than the terminal: what tells one
+# recording from another (id, date, title) and where it stands (status) always stay.
+DROPPABLE = ["blank_record", "duration_s", "source", "template"]
+# The title is cut with … down to this many cells before another column goes.
+TITLE_ROOM = 24
+
+
+def fit_columns(rows: Sequence[Mapping[str, Any]], width: int) -> list[str]:
+    """The columns of `rows` that fit `width` terminal cells, the title counted at
+    TITLE_ROOM at most (it is the one column shortened to fit)."""
+    natural = natural_widths(rows, COLUMNS)
+    natural["title"] = min(natural["title"], TITLE_ROOM)
+    columns = list(COLUMNS)
+    for name in DROPPABLE:
+        if table_width([natural[c] for c in columns]) <= width:
+            break
+        columns.remove(name)
+    return columns
+
+
+def _shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    # The minute is enough to tell recordings apart; the seconds and the Z cost a column.
+    start = row.get("start_time")
+    return {**row, "start_time": start[:16].replace("T", " ") if start else start}
 
 
 @app.command("list")
 @F.with_filters
-def list_(ctx: typer.Context, *, filters: RecordingFilter, filtered: bool) -> None:
+def list_(
+    ctx: typer.Context,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, nothing cut.")] = False,
+    *,
+    filters: RecordingFilter,
+    filtered: bool,
+) -> None:
     """List recordings, newest first."""
     state = state_of(ctx)
     with state.context() as c:
         rows = recordings.list_views(c, filters)
-    state.output.table(rows, COLUMNS, title=f"{len(rows)} recording(s)")
+    if state.as_json:
+        state.output.json(rows)
+        return
+    shown = [_shown(r) for r in rows]
+    columns = COLUMNS if wide else fit_columns(shown, state.output.out.width)
+    title = f"{len(rows)} recording(s)"
+    state.output.table(shown, columns, title=title, shorten="title", wide=wide)
 
 
 @app.command("show")

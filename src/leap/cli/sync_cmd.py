@@ -20,7 +20,7 @@ COLUMNS = [
     "blank",
     "matched",
     "unmatched",
-    "error",
+    "result",
 ]
 
 
@@ -41,13 +41,32 @@ def sync(
     )
     with make_http_client() as http:
         results = Syncer(state.runtime(), state.scope(), http).run(req)
+    if not results:  # no --source and no enabled source: say why, not an empty table
+        with state.context() as c:
+            disabled = c.repos.sources.count()
+        state.output.warning(_nothing_to_sync(disabled))
+        if state.as_json:
+            state.output.json([])
+        return
     if state.as_json:
         state.output.json([r.as_dict() for r in results])
     else:
-        state.output.table(
-            [r.as_dict() for r in results], COLUMNS, title="Sync (dry run)" if dry_run else "Sync"
-        )
+        # A source's error is said once, as the error line below (overall), not in a cell a
+        # dozen rows high.
+        rows = [r.as_dict() | {"result": "failed" if r.error else "ok"} for r in results]
+        state.output.table(rows, COLUMNS, title="Sync (dry run)" if dry_run else "Sync")
         for r in results:
             for w in r.warnings:
                 state.output.warning(f"{r.source}: {w}")
     overall(results)
+
+
+def _nothing_to_sync(disabled: int) -> str:
+    if disabled:
+        return (
+            f"no enabled sources ({disabled} disabled): enable one with `leap source enable NAME`"
+        )
+    return (
+        "no sources: add one with `leap source add local NAME PATH` "
+        "or `leap source add zoom NAME --credential C`"
+    )
