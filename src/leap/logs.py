@@ -14,7 +14,9 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
@@ -194,17 +196,69 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# What the current thread works on (recording=12, stage="trim"), set at a task's edge so that
+# every line logged below it says so without each call site repeating it.
+_CONTEXT: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("leap_log_context", default=())
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Add `fields` to every record logged in this thread (or task) until the block ends."""
+    token = _CONTEXT.set((*_CONTEXT.get(), *fields.items()))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Puts the log context on each record: `record.context` (" [recording=12 stage=trim]")
+    for text, `record.fields` for JSON."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = dict(_CONTEXT.get())
+        record.fields = fields
+        record.context = (
+            " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]" if fields else ""
+        )
+        return True
+
+
+class Demote(logging.Filter):
+    """Routine records of a library logger (those naming one of `needles`, at most at
+    `up_to`) become DEBUG: a queue consumer's "Executing leap.heartbeat" every few seconds
+    buries what matters."""
+
+    def __init__(self, needles: Iterable[str], up_to: int = logging.INFO) -> None:
+        super().__init__()
+        self._needles = tuple(needles)
+        self._up_to = up_to
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not logging.DEBUG < record.levelno <= self._up_to:
+            return True
+        msg = record.getMessage()
+        if not any(n in msg for n in self._needles):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # The logger's own level check has passed already; the root level decides now.
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update({k: v for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(out, ensure_ascii=False)
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 class RedactingTextFormatter(logging.Formatter):
@@ -228,11 +282,12 @@ class _LiveStream:
 def setup_logging(level: str = "INFO", fmt: str = "text", *, stderr: bool = False) -> None:
     handler = logging.StreamHandler(_LiveStream("stderr" if stderr else "stdout"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

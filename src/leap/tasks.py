@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.errors import QueueUnavailable
-from leap.logs import redact
+from leap.logs import log_context, redact
 from leap.pipeline import runner
 from leap.services import reconciler, runs, system
 
@@ -46,14 +46,17 @@ class TaskQueue:
         def heartbeat(source: str = "scheduler") -> None:
             with open_context(runtime, Scope.system_scope()) as ctx:
                 count = system.beat(ctx, source)
-            log.info("heartbeat %d from %s", count, source)
+            # Every few seconds, forever: DEBUG, or an idle leapd's log is nothing but this.
+            log.debug("heartbeat %d from %s", count, source)
 
         self._task(HEARTBEAT, heartbeat, retries=0)
 
         def stage(stage_id: int) -> None:
-            # No Huey retries: the database decides (attempts, back-off, leases).
-            outcome = runner.execute(runtime, stage_id, self.send)
-            log.info("stage %s: %s", stage_id, outcome)
+            # Every line logged while the stage runs names its recording and stage.
+            with log_context(**_stage_fields(runtime, stage_id)):
+                # No Huey retries: the database decides (attempts, back-off, leases).
+                outcome = runner.execute(runtime, stage_id, self.send)
+                log.info("stage %s: %s", stage_id, outcome)
 
         self._task(STAGE, stage, retries=0)
 
@@ -94,6 +97,14 @@ class TaskQueue:
     @property
     def names(self) -> list[str]:
         return sorted(self._tasks)
+
+
+def _stage_fields(runtime: Runtime, stage_id: int) -> dict[str, object]:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        row = ctx.repos.stages.get(stage_id)
+        if row is None:  # gone since it was queued: the runner says so
+            return {"stage_id": stage_id}
+        return {"recording": row.recording_id, "stage": row.name}
 
 
 def _without_password(url: str) -> str:

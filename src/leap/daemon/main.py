@@ -14,9 +14,9 @@ from leap.context import Runtime
 from leap.daemon.scheduler import SchedulerLock, build_scheduler
 from leap.db.migrate import require_head
 from leap.errors import LeapError
-from leap.logs import setup_logging
+from leap.logs import Demote, setup_logging
 from leap.queue import make_huey
-from leap.tasks import TaskQueue
+from leap.tasks import HEARTBEAT, RECONCILE, TaskQueue
 
 log = logging.getLogger("leapd")
 
@@ -26,6 +26,14 @@ Role = Literal["all", "worker", "scheduler"]
 def run(config: str | None, workers: int | None, role: Role) -> int:
     settings = load_settings(config)
     setup_logging(settings.log.level, settings.log.format)
+    # Huey says "Executing"/"executed" for every task; for the housekeeping ones that is two
+    # lines every few seconds of an idle daemon (55 per idle 5 minutes before).
+    logging.getLogger("huey").addFilter(Demote((HEARTBEAT, RECONCILE)))
+    # A tick skipped because the previous enqueue still runs is coalesced into the next one:
+    # routine on a busy machine, not a warning.
+    logging.getLogger("apscheduler.scheduler").addFilter(
+        Demote(("maximum number of running instances reached",), up_to=logging.WARNING)
+    )
     runtime = Runtime.from_settings(settings)
     require_head(runtime.engine)
     queue = TaskQueue(make_huey(settings), runtime)
