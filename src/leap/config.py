@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,8 +76,21 @@ class MediaSettings(_Section):
     dir: str = ""  # empty: data_dir/media
 
 
+# Worker threads of one leapd. Each runs a whole stage (its own ffmpeg, a transfer), so a few
+# per core is plenty; past 64 they only queue for the engine's 15 pooled connections (and
+# PostgreSQL's default 100 for every process) while ffmpeg processes thrash the CPUs.
+MAX_WORKERS = 64
+
+
+def check_worker_count(count: int) -> str | None:
+    """Why `count` worker threads are refused, or None; shared by the setting and --workers."""
+    if 1 <= count <= MAX_WORKERS:
+        return None
+    return f"must be from 1 to {MAX_WORKERS} worker threads, not {count}"
+
+
 class WorkerSettings(_Section):
-    count: int = Field(default=2, ge=1, le=64)
+    count: int = 2
     shutdown_timeout: float = Field(default=8.0, ge=0, le=MAX_SECONDS)
     heartbeat_seconds: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
     # How often the reconciler re-reads the database for stages a crash left behind.
@@ -85,6 +99,15 @@ class WorkerSettings(_Section):
     # taken back (a worker on another host died or hangs).
     stage_heartbeat_seconds: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
     lease_seconds: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
+
+    @field_validator("count")
+    @classmethod
+    def _count_in_range(cls, value: int) -> int:
+        problem = check_worker_count(value)
+        if problem:
+            # A custom error: pydantic's own names one bound ("less than or equal to 64").
+            raise PydanticCustomError("worker_count", problem)
+        return value
 
 
 class LogSettings(_Section):

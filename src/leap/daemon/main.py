@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from leap.config import load_settings
+from leap.config import check_worker_count, load_settings
 from leap.context import Runtime
 from leap.daemon.scheduler import SchedulerLock, build_scheduler
 from leap.db.migrate import require_head
@@ -81,12 +81,19 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
 
 def _cli(
     config: Annotated[str | None, typer.Option("--config", help="Path to leap.toml.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker threads.")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker threads (1 to 64).", show_default=False)
+    ] = None,
     role: Annotated[str, typer.Option("--role", help="all | worker | scheduler")] = "all",
 ) -> None:
     """Run LEAP's task consumer and scheduler (systemd-friendly; logs to stdout)."""
     if role not in ("all", "worker", "scheduler"):
         typer.echo(f"error: --role must be all, worker or scheduler, not {role!r}", err=True)
+        raise typer.Exit(2)
+    problem = None if workers is None else check_worker_count(workers)
+    if problem:
+        # One line, like every other refusal; Click's range error is a framed box.
+        typer.echo(f"error: --workers {problem}", err=True)
         raise typer.Exit(2)
     try:
         code = run(config, workers, role)  # type: ignore[arg-type]
