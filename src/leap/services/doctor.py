@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import tempfile
 import time
 import wave
@@ -16,8 +17,8 @@ from leap.context import Runtime, open_context
 from leap.db.engine import redact_url
 from leap.db.migrate import current_revision, head_revision
 from leap.db.scope import Scope
-from leap.errors import LeapError
-from leap.pipeline.ffmpeg import ffmpeg_version, locate
+from leap.errors import ConfigError, LeapError
+from leap.pipeline.ffmpeg import ENV_FFMPEG, ffmpeg_version, locate
 from leap.providers.local_whisper import SAMPLE_RATE, LocalWhisperTranscriber, bundled_model_dir
 from leap.secrets import load_keys
 from leap.services import system
@@ -78,12 +79,7 @@ def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
         if runtime is not None:
             runtime.dispose()
 
-    def ffmpeg() -> str:
-        tools = locate()
-        version = ffmpeg_version(tools) if deep else tools.ffmpeg
-        return f"{version}; ffprobe: {tools.ffprobe or 'none (durations read from ffmpeg)'}"
-
-    attempt("ffmpeg", ffmpeg)
+    attempt("ffmpeg", check_ffmpeg)
     if importlib.util.find_spec("faster_whisper") is None:
         checks.append(
             Check("local transcription", False, "not installed: pip install 'leap[local]'")
@@ -91,6 +87,29 @@ def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
     else:
         attempt("local transcription", lambda: local_transcription(settings, deep=deep))
     return checks
+
+
+# `ffmpeg -version` answers in milliseconds; a binary that has not answered by then hangs.
+FFMPEG_CHECK_TIMEOUT_S = 10.0
+FIX_HINT = f"install ffmpeg or set {ENV_FFMPEG} to the path of an ffmpeg executable"
+
+
+def check_ffmpeg(timeout: float = FFMPEG_CHECK_TIMEOUT_S) -> str:
+    """Run the ffmpeg the pipeline would use: a path that exists is not yet an ffmpeg
+    (LEAP_FFMPEG=/bin/false was reported as fine)."""
+    tools = locate()
+    try:
+        version = ffmpeg_version(tools, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"{tools.ffmpeg} -version did not answer within {timeout:g} s; {FIX_HINT}"
+        ) from None
+    if not version.startswith("ffmpeg version"):
+        shown = version if len(version) <= 60 else version[:59] + "…"
+        raise ConfigError(f"{tools.ffmpeg} is not ffmpeg (-version said {shown!r}); {FIX_HINT}")
+    short = version.split(" Copyright")[0]
+    ffprobe = tools.ffprobe or "none (durations read from ffmpeg)"
+    return f"{short} ({tools.ffmpeg}); ffprobe: {ffprobe}"
 
 
 def local_transcription(settings: Settings, *, deep: bool) -> str:
