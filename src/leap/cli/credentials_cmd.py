@@ -83,8 +83,10 @@ def add(
     if api_key_env:
         raw["api_key"] = from_env(api_key_env, "--api-key-env")
     with state.context() as c:
-        view = credential_view(credentials.add_credential(c, name, k, raw, replace=replace))
-    verb = "replaced" if replace else "stored"
+        cred, replaced = credentials.save_credential(c, name, k, raw, replace=replace)
+        view = credential_view(cred)
+    # Say what happened: --replace on a name not yet used adds it.
+    verb = "replaced" if replaced else "added"
     state.output.done(view, f"{verb} {k.value} credential '{name}' (encrypted)")
 
 

@@ -112,6 +112,14 @@ def add_credential(
 ) -> Credential:
     """Store a new credential; with `replace`, new secrets for an existing one of the same
     kind (re-authentication): sources and presets keep using it, and it is active again."""
+    return save_credential(ctx, name, kind, raw, replace=replace)[0]
+
+
+def save_credential(
+    ctx: Context, name: str, kind: CredentialKind, raw: Mapping[str, Any], *, replace: bool = False
+) -> tuple[Credential, bool]:
+    """add_credential, also saying whether an existing credential was replaced: `replace` on a
+    name not yet used adds it (a provisioning script can run the same command every time)."""
     if not NAME_RE.fullmatch(name):
         raise UsageError(f"invalid credential name '{name}': letters, digits, '.', '_', '-'")
     existing = ctx.repos.credentials.by_name(name)
@@ -132,7 +140,7 @@ def add_credential(
         )
         existing.status, existing.status_reason = CredentialStatus.ACTIVE.value, None
         ctx.session.flush()
-        return existing
+        return existing, True
     cred = ctx.repos.credentials.add(
         Credential(
             name=name,
@@ -144,7 +152,7 @@ def add_credential(
             else None,
         )
     )
-    return cred
+    return cred, False
 
 
 def _epoch_to_dt(value: float) -> datetime:
