@@ -242,6 +242,9 @@ class FakeYouTube:
         mime = request.headers.get("X-Upload-Content-Type")
         if not length or not mime:
             return google_error(400, "badRequest", "X-Upload-Content-* headers are required")
+        # What YouTube takes (API_CONTRACTS §2.3); sessions[...].mime records what was declared.
+        if not (mime.startswith("video/") or mime == "application/octet-stream"):
+            return google_error(400, "badRequest", f"Media type '{mime}' is not supported")
         metadata = json.loads(request.content or b"{}")
         snippet = metadata.get("snippet", {})
         title = str(snippet.get("title") or "")

@@ -27,6 +27,7 @@ from leap.providers.youtube import (
     SessionGone,
     YouTubeAuth,
     YouTubeClient,
+    video_mime,
 )
 from leap.services import credentials, publishing, youtube_quota
 from leap.services.publishing import Metadata
@@ -306,7 +307,7 @@ def _youtube_upload(
             offset = state
     if not session:
         body = publishing.youtube_request(meta.values, target.idempotency_key)
-        session = client.start_session(body, size=size, mime="video/mp4")
+        session = client.start_session(body, size=size, mime=video_mime(video))
         _save_target(sc, target.id, upload_session_uri=session, upload_offset=0, upload_total=size)
         offset = 0
 
@@ -326,7 +327,7 @@ def _youtube_upload(
         if found:
             return found
         body = publishing.youtube_request(meta.values, target.idempotency_key)
-        session = client.start_session(body, size=size, mime="video/mp4")
+        session = client.start_session(body, size=size, mime=video_mime(video))
         _save_target(sc, target.id, upload_session_uri=session, upload_offset=0, upload_total=size)
         done = client.upload(session, video, size=size, chunk_size=chunk, on_progress=progress)
     return str(done["id"])

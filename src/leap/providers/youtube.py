@@ -88,6 +88,35 @@ class ThumbnailResult:
     response: dict[str, Any] | None = None
 
 
+# The container each file extension names, as YouTube's upload declares it. YouTube takes
+# `video/*` or application/octet-stream (API_CONTRACTS §2.3); anything else it is not told
+# about (an .m4a of audio only, an unknown extension) goes as application/octet-stream and
+# YouTube sniffs it, which beats naming a container the file is not in.
+VIDEO_MIME = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".avi": "video/x-msvideo",
+    ".flv": "video/x-flv",
+    ".wmv": "video/x-ms-wmv",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".ts": "video/mp2t",
+    ".mts": "video/mp2t",
+    ".m2ts": "video/mp2t",
+    ".3gp": "video/3gpp",
+    ".ogv": "video/ogg",
+}
+FALLBACK_MIME = "application/octet-stream"
+
+
+def video_mime(path: Path) -> str:
+    """The MIME type to declare for uploading `path`, from its extension."""
+    return VIDEO_MIME.get(path.suffix.lower(), FALLBACK_MIME)
+
+
 def next_pacific_midnight(now: datetime) -> datetime:
     """When YouTube quotas reset: the next 00:00 America/Los_Angeles, returned in UTC."""
     local = now.astimezone(PACIFIC)
