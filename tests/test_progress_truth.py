@@ -6,6 +6,7 @@ and says when a recording was already processed."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from leap.pipeline.chunking import transcribe_audio
 from leap.pipeline.ffmpeg import locate
 from leap.pipeline.ffmpeg_ops import audio_suffix, extract_audio
 from leap.pipeline.stage_api import Progress
-from leap.services import runs
+from leap.services import runs, system
 from leap.transcript import Segment, Transcript
 from tests import media
 
@@ -255,17 +256,28 @@ def worker(runtime: Runtime) -> Iterator[None]:
     stop = threading.Event()
 
     def work() -> None:
-        while not stop.wait(0.1):
+        while True:
             with open_context(runtime, Scope.system_scope()) as ctx:
+                system.beat(ctx, "test worker")  # as leapd does: `process` checks for one
                 queued = [s.id for s in ctx.repos.stages.list(status=StageStatus.QUEUED.value)]
             for stage_id in queued:
                 runner.execute(runtime, stage_id, lambda *_: None)
+            if stop.wait(0.1):
+                return
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
+    started = time.monotonic()
+    while not beaten(runtime) and time.monotonic() - started < 30:
+        time.sleep(0.05)
     yield
     stop.set()
     thread.join(timeout=30)
+
+
+def beaten(runtime: Runtime) -> bool:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        return bool(system.heartbeat(ctx))
 
 
 def test_wait_says_already_processed_and_leaves_no_stray_line(

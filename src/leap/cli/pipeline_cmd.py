@@ -23,11 +23,11 @@ from leap.cli._run import AppState, state_of
 from leap.context import Context, Enqueue, Runtime, open_context
 from leap.db.scope import Scope
 from leap.domain import RunStatus, StageStatus
-from leap.errors import LeapError, PartialFailure, QueueUnavailable, UsageError
+from leap.errors import Conflict, LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
 from leap.processing import parse_stages
-from leap.services import recordings, runs, system
+from leap.services import recordings, runs, system, takeover
 from leap.services.recordings import RecordingFilter
 
 POLL_SECONDS = 0.5
@@ -61,16 +61,33 @@ def _started(
     stages: list[str] | None,
     force: bool,
     sender: _Sender | None = None,
+    *,
+    take_over: bool = False,
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """Start a run per recording, each in its own unit of work: one refusal stops no other."""
+    """Start a run per recording, each in its own unit of work: one refusal stops no other.
+    With `take_over` (`--now`), a recording whose run nobody works on any more (its process
+    was killed, or it was queued with no leapd) has that run resumed here instead."""
     rows: list[dict[str, Any]] = []
     first_stages: list[int] = []
     for rid in ids:
         try:
-            with state.context() as c:
-                run = runs.start_run(c, rid, stages=stages, force=force)
-                first = c.repos.stages.next_queued(run.id)
-                row = {"recording_id": rid, "run_id": run.id, "stages": run.stages, "error": None}
+            try:
+                with state.context() as c:
+                    run = runs.start_run(c, rid, stages=stages, force=force)
+                    first = c.repos.stages.next_queued(run.id)
+                    row = {
+                        "recording_id": rid,
+                        "run_id": run.id,
+                        "stages": run.stages,
+                        "error": None,
+                    }
+            except Conflict:
+                if not take_over:
+                    raise
+                row, queued = _resumed(state, rid)
+                rows.append(row)
+                first_stages.extend(queued)
+                continue
             # Counted only once committed: a failing commit is this recording's one error row.
             rows.append(row)
             if first is not None:
@@ -89,6 +106,51 @@ def _started(
                 }
             )
     return rows, first_stages
+
+
+def _resumed(state: AppState, rid: int) -> tuple[dict[str, Any], list[int]]:
+    """Take over the run of `rid` that nobody works on (a Conflict while someone does)."""
+    with state.context() as c:
+        taken = takeover.take_over(c, rid)
+        run = c.repos.runs.require(taken.run_id)
+        row = {
+            "recording_id": rid,
+            "run_id": run.id,
+            "stages": run.stages,
+            "error": None,
+            "resumed": True,
+        }
+    why = (
+        f"{', '.join(taken.resumed)} had been left running by a process that stopped"
+        if taken.resumed
+        else "it was waiting in the queue"
+    )
+    state.output.message(f"recording {rid}: resuming run {taken.run_id} here ({why})")
+    if taken.waiting:
+        state.output.message(
+            f"recording {rid}: {', '.join(taken.waiting)} waits out a back-off; "
+            "leapd runs it when it is due"
+        )
+    return row, taken.stage_ids
+
+
+def _warn_without_daemon(state: AppState, rows: list[dict[str, Any]], command: str) -> bool:
+    """Say so when runs were queued and no leapd is there to run them; True if none is."""
+    queued = [r for r in rows if r["run_id"] is not None and r.get("sent") is not False]
+    if not queued:
+        return False
+    runtime = state.runtime()
+    with open_context(runtime, Scope.system_scope()) as c:
+        alive = system.daemon_alive(c, state.settings.worker.heartbeat_seconds)
+    if alive:
+        return False
+    ids = " ".join(str(r["recording_id"]) for r in queued[:5]) + (" ..." if len(queued) > 5 else "")
+    state.output.warning(
+        f"no leapd is running (no heartbeat in the last "
+        f"{3 * state.settings.worker.heartbeat_seconds:.0f} s): the run(s) wait in the queue "
+        f"until one starts; start `leapd`, or run them here with `leap {command} {ids} --now`"
+    )
+    return True
 
 
 @F.with_filters
@@ -126,9 +188,11 @@ def process(
         runtime.enqueue = lambda *_: None  # stages run below, not through the daemon
     else:
         sender = _Sender(None).install(runtime)
-    rows, first_stages = _started(state, targets, chosen, force, sender)
+    rows, first_stages = _started(state, targets, chosen, force, sender, take_over=now)
     if now and first_stages:
         _follow_now(state, runtime, first_stages)
+    elif not now and _warn_without_daemon(state, rows, "process"):
+        wait = False  # nothing would run them: waiting would never end
     elif wait and first_stages and (sender is None or sender.failure is None):
         _follow_wait(state, [r["run_id"] for r in rows if r["run_id"]])
     _report(state, rows, followed=now or wait, sender=sender)
@@ -146,8 +210,8 @@ def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> N
         if bar is None:
             state.output.message(label)
             return
-        for tid, _ in live.values():
-            bar.update(tid, completed=1.0)
+        for tid, prev in live.values():
+            _settle(bar, tid, prev)
         live[stage_id] = (bar.add_task(label, total=1.0), p)
 
     if bar is None:
@@ -168,8 +232,17 @@ def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> N
         finally:
             stop.set()
             watcher.join()
-            for tid, _ in live.values():
-                bar.update(tid, completed=1.0)
+            for tid, p in live.values():
+                _settle(bar, tid, p)
+
+
+def _settle(bar: Progress, task_id: Any, p: StageProgress) -> None:
+    """A stage's bar as it ended: full when done, where it stopped and marked when not."""
+    if p.done is False:
+        label = next(str(t.description) for t in bar.tasks if t.id == task_id)
+        if not label.endswith("[failed]"):
+            bar.update(task_id, description=f"{label} [failed]")
+    bar.update(task_id, completed=p.fraction)
 
 
 def _follow_wait(state: AppState, run_ids: list[int]) -> None:
@@ -320,6 +393,7 @@ def retry(
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Every failed recording.")] = False,
     since: Annotated[str | None, typer.Option("--since", help="With --failed: e.g. 7d.")] = None,
+    now: Annotated[bool, typer.Option("--now", help="Run here, in the foreground.")] = False,
 ) -> None:
     """Run a failed recording again from its failed stage (or --stage S), keeping the rest."""
     state = state_of(ctx)
@@ -331,15 +405,24 @@ def retry(
         start = F.day_start(F.parse_date(since, option="--since")) if since else None
         with state.context() as c:
             ids = [r.id for r in runs.failed_since(c, start)]
-    sender = _Sender(None).install(state.runtime())
+    runtime = state.runtime()
+    sender: _Sender | None = None
+    if now:
+        runtime.enqueue = lambda *_: None  # stages run below, not through the daemon
+    else:
+        sender = _Sender(None).install(runtime)
     rows: list[dict[str, Any]] = []
+    first_stages: list[int] = []
     for rid in ids:
         try:
             with state.context() as c:
                 run = runs.retry(c, rid, stage)
+                first = c.repos.stages.next_queued(run.id)
                 row = {"recording_id": rid, "run_id": run.id, "error": None}
             rows.append(row)
-            if sender.failure is not None:
+            if first is not None:
+                first_stages.append(first.id)
+            if sender is not None and sender.failure is not None:
                 row["sent"] = False
         except LeapError as exc:
             rows.append(
@@ -350,7 +433,11 @@ def retry(
                     "exit_code": exc.exit_code,
                 }
             )
-    _report(state, rows, followed=False, sender=sender)
+    if now and first_stages:
+        _follow_now(state, runtime, first_stages)
+    elif not now:
+        _warn_without_daemon(state, rows, "retry")
+    _report(state, rows, followed=now, sender=sender)
 
 
 def cancel(ctx: typer.Context, recording_id: F.RecordingId) -> None:

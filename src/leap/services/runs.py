@@ -61,8 +61,9 @@ def start_run(
     ):
         ctx.session.refresh(rec)
         raise Conflict(
-            f"recording {rec.id} is already being processed "
-            f"(run {rec.active_run_id}); wait, or 'leap cancel {rec.id}'"
+            f"recording {rec.id} is already being processed (run {rec.active_run_id}): "
+            f"'leap status {rec.id}' follows it; if its process stopped, "
+            f"'leap process {rec.id} --now' resumes it; 'leap cancel {rec.id}' stops it"
         )
     now = utcnow()
     attempts = int(cfg.values["retries"]["max_attempts"])

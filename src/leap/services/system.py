@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime
 
 from leap.context import Context
 from leap.db.base import utcnow
@@ -31,3 +32,12 @@ def beat(ctx: Context, source: str) -> int:
 def heartbeat(ctx: Context) -> dict[str, object]:
     row = ctx.repos.system.get_key(HEARTBEAT_KEY)
     return dict(row.value) if row else {}
+
+
+def daemon_alive(ctx: Context, heartbeat_seconds: float) -> bool:
+    """Whether a leapd beat recently (three missed beats = stopped, as `leap doctor` says)."""
+    beat = heartbeat(ctx)
+    if not beat.get("at"):
+        return False
+    at = datetime.fromisoformat(str(beat["at"]).replace("Z", "+00:00"))
+    return (datetime.now(UTC) - at).total_seconds() <= 3 * heartbeat_seconds
