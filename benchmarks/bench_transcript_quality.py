@@ -47,14 +47,17 @@ from benchmarks.speech_corpus import (
     word_errors,
 )
 from leap.pipeline.ffmpeg import locate
+from leap.pipeline.ffmpeg_ops import detect_silence
 from leap.providers.local_whisper import LocalWhisperTranscriber, bundled_model_dir
 from leap.providers.transcription import build_prompt
+from leap.silence import drop_in_silence
 from leap.transcript import Segment, Transcript, Word
 
 VOICES: dict[str, tuple[str, ...]] = {"en": ("en-us", "en-gb+m3"), "ru": ("ru", "ru+f2")}
 MULTILINGUAL_CANDIDATES = ("tiny", "base", "small", "medium", "large-v3-turbo", "large-v3")
 SEED = 2026  # for CTranslate2's sampling, should a temperature fallback happen
 BASELINE = "fw"
+STAGE_NOISE_DB, STAGE_MIN_SILENCE_S = -35.0, 2.0  # the transcribe stage's defaults (trim.*)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Config:
     prompt: str  # none, title, glossary
     hotwords: bool = False
     vad: bool | None = None  # None: LEAP's default
+    stage: bool = False  # also the transcribe stage's filter of text over detected silence
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ def configs(leap_vad: str | None) -> list[Config]:
         tag = "leap" if vad is None else f"leap vad={'on' if vad else 'off'}"
         for prompt in ("none", "title", "glossary"):
             rows.append(Config(f"{tag} prompt={prompt}", "leap", prompt, vad=vad))
+    # What the transcribe stage stores: the provider's text, less what lies inside a silence
+    # that ffmpeg's silencedetect finds in the same audio (the stage's thresholds).
+    for prompt in ("none", "glossary"):
+        rows.append(Config(f"leap stage prompt={prompt}", "leap", prompt, stage=True))
     return rows
 
 
@@ -161,9 +169,15 @@ class Leap:
         if "temperature" in params:
             kwargs["temperature"] = 0.0
         language = corpus.lecture.language
-        return LocalWhisperTranscriber(**kwargs).transcribe(
+        transcript = LocalWhisperTranscriber(**kwargs).transcribe(
             corpus.audio, language=language, prompt=prompt_for(config.prompt, language)
         )
+        if config.stage:
+            silences = detect_silence(
+                locate(), corpus.audio, noise_db=STAGE_NOISE_DB, min_silence_s=STAGE_MIN_SILENCE_S
+            )
+            transcript = drop_in_silence(transcript, silences).transcript
+        return transcript
 
 
 def run(

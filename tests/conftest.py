@@ -45,14 +45,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """On the PostgreSQL leg, run the tests that touch the database (every test that uses
     `db_template`, directly or through leap_env/runtime/cli...). Database-free tests give the
     same result on either leg and already ran on SQLite; LEAP_TEST_ALL=1 runs them again."""
-    if BACKEND != "postgres" or os.environ.get("LEAP_TEST_ALL"):
-        return
-    keep, drop = [], []
-    for item in items:
-        (keep if "db_template" in getattr(item, "fixturenames", ()) else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    if BACKEND == "postgres" and not os.environ.get("LEAP_TEST_ALL"):
+        keep, drop = [], []
+        for item in items:
+            (keep if "db_template" in getattr(item, "fixturenames", ()) else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    # Long tests first: with two pytest-xdist workers, a 60 s test handed out last leaves one
+    # worker idle for a minute at the end of the run. (A stable sort: the order is otherwise
+    # unchanged.)
+    items.sort(key=lambda item: not any(item.nodeid.startswith(p) for p in LONG_TESTS))
+
+
+# The longest tests (`pytest --durations=40`), started first; see pytest_collection_modifyitems.
+LONG_TESTS = (
+    "tests/test_text_daemon.py::",
+    "tests/test_chunking.py::test_three_hours",
+    "tests/test_pipeline_daemon.py::",
+    "tests/test_local_offline.py::",
+    "tests/test_local_whisper.py::",
+    "tests/test_sync_zoom.py::test_2000",
+    "tests/test_sync_zoom.py::test_429",
+    "tests/test_sync_zoom.py::test_rejected",
+    "tests/test_sync_zoom.py::test_one_failing",
+    "tests/test_redaction.py::test_an_echoed",
+    "tests/test_local_chain.py::",
+    "tests/test_publish_daemon.py::",
+    "tests/test_cli.py::test_subprocess_round_trip",
+)
 
 
 @pytest.fixture(scope="session")

@@ -470,6 +470,29 @@ def test_an_impossible_limit_is_refused(
         )
 
 
+def test_the_transcript_does_not_depend_on_the_concurrency(
+    ten_minutes: tuple[Path, list[Word]], tmp_path: Path
+) -> None:
+    results: dict[int, Transcript] = {}
+    for concurrency in (1, 4):
+        fake = FakeOpenAIAudio(api_key="k")
+        with make_http_client(transport=mock_transport(fake.handler)) as http:
+            results[concurrency] = transcribe_audio(
+                TOOLS,
+                ten_minutes[0],
+                openai(http),
+                language="en",
+                prompt=None,
+                workdir=tmp_path,
+                max_chunk_s=60.0,
+                concurrency=concurrency,
+            )
+    one, four = results[1], results[4]
+    exactly_once(one.words, ten_minutes[1])
+    assert one.meta["chunks"] >= 8
+    assert one.segments == four.segments and one.meta == four.meta
+
+
 def test_a_failing_chunk_fails_the_whole_and_cleans_up(
     oa: FakeOpenAIAudio, oa_http: httpx.Client, ten_minutes: tuple[Path, list[Word]], tmp_path: Path
 ) -> None:
@@ -548,22 +571,17 @@ def test_three_hours_through_a_25_mb_limit(
     path, truth = three_hours
     assert path.stat().st_size > 25 * 1024 * 1024
     fake = FakeOpenAIAudio(api_key="k")
-    results: dict[int, Transcript] = {}
     with make_http_client(transport=mock_transport(fake.handler)) as http:
-        client = openai(http)  # OpenAI's own 25 MiB
-        for concurrency in (1, 4):
-            results[concurrency] = transcribe_audio(
-                TOOLS,
-                path,
-                client,
-                language="en",
-                prompt=None,
-                workdir=tmp_path,
-                concurrency=concurrency,
-            )
-    one, four = results[1], results[4]
-    exactly_once(one.words, truth)
-    assert one.segments == four.segments and one.meta == four.meta
-    assert one.meta["chunks"] >= 2
+        four = transcribe_audio(
+            TOOLS,
+            path,
+            openai(http),  # OpenAI's own 25 MiB
+            language="en",
+            prompt=None,
+            workdir=tmp_path,
+            concurrency=4,
+        )
+    exactly_once(four.words, truth)
+    assert four.meta["chunks"] >= 2
     assert all(u.size <= 25 * 1024 * 1024 for u in fake.uploads)
     assert list(tmp_path.iterdir()) == []
