@@ -95,6 +95,8 @@ def test_sample_through_the_whole_local_chain(processed: int, cli: Any) -> None:
     for word in ("trend", "seasonality", "forecast", "moving average", "summer"):
         assert word in text, word
     assert tr["language"] == "en" and tr["words"]
+    # The stage's silence check ran on the local model's text too (nothing to drop here).
+    assert tr["meta"]["dropped_in_silence"] == {"segments": 0, "words": 0}
     # Times are relative to the trimmed video: speech began 6 s into the source.
     assert tr["segments"][0]["start"] < 2.5
 

@@ -202,13 +202,20 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             else setting(sc.config, "transcription.chunk_s", float, 960.0, positive=True),
         )
     silent: Filtered | None = None
-    if provider in API_PROVIDERS:
+    # The local model too: its VAD skips most silence, yet tiny.en still ran a "see you in the
+    # next video" loop over a 12 s silent tail (benchmarks/bench_transcript_quality.py, the
+    # en-gb voice: 173 words); nothing is said inside a silence whoever transcribes it.
+    if provider in API_PROVIDERS or provider == "local":
         silent = _without_silence(sc, Path(audio), transcript)
         transcript = silent.transcript
-        if silent.dropped and not silent.refused:
-            # Kept with the transcript: whoever reads it can tell it was cleaned, and how much.
-            gone = {"segments": silent.segments_dropped, "words": silent.words_dropped}
-            transcript = replace(transcript, meta=transcript.meta | {"dropped_in_silence": gone})
+        # Kept with the transcript: whoever reads it can tell it was checked, and how much went
+        # (nothing, when the filter refused: the text over silence was kept).
+        gone = (
+            {"segments": silent.segments_dropped, "words": silent.words_dropped}
+            if not silent.refused
+            else {"segments": 0, "words": 0}
+        )
+        transcript = replace(transcript, meta=transcript.meta | {"dropped_in_silence": gone})
     path = write_json(sc, TRANSCRIPT, transcript.to_storage())
     minutes = usage_minutes(transcript)
     if provider != "zoom-vtt":
