@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from rich.cells import cell_len
 
 from leap.cli._output import json_text
 from leap.cli.app import SaidByTheCommand
-from leap.cli.recordings_cmd import COLUMNS
+from leap.cli.recordings_cmd import COLUMNS, TABLE_PAGE
 from leap.context import Runtime, open_context
 from leap.db import models as m
 from leap.db.scope import Scope
@@ -60,7 +60,7 @@ def seed(runtime: Runtime, scope: Scope, count: int = 3) -> list[int]:
                     source_id=src.id,
                     external_id=f"ext-{n}",
                     title=f"{n} {LONG_TITLE}",
-                    start_time=datetime(2026, 3, 1 + n, 10, 30, 15, tzinfo=UTC),
+                    start_time=datetime(2026, 3, 1, 10, 30, 15, tzinfo=UTC) + timedelta(days=n),
                     duration_s=116.74000000000001,
                     size_bytes=123_456_789,
                     template_id=tpl.id,
@@ -102,6 +102,25 @@ def test_recordings_list_fits_80_columns(
         assert cells[1].startswith("2026-03-0") and cells[1].endswith("10:30")
         assert cells[2].endswith("…") and f"{ids.index(rid)} {LONG_TITLE}".startswith(cells[2][:-1])
         assert "processed" in cells
+
+
+def test_a_table_shows_one_page_and_says_how_to_see_more(
+    runtime: Runtime, scope: Scope, cli: Any
+) -> None:
+    ids = seed(runtime, scope, TABLE_PAGE + 5)
+    res = cli("recordings", "list")
+    assert res.code == 0, res.stderr
+    shown = [ln for ln in res.stdout.splitlines() if "│" in ln]
+    assert len(shown) == TABLE_PAGE
+    assert shown[0].strip("│ ").split("│")[0].strip() == str(max(ids))  # the newest first
+    assert f"more with --offset {TABLE_PAGE}" in res.stderr
+    rest = cli("recordings", "list", "--offset", str(TABLE_PAGE))
+    assert len([ln for ln in rest.stdout.splitlines() if "│" in ln]) == 5
+    assert "more with" not in rest.stderr
+    everything = cli("recordings", "list", "--limit", str(TABLE_PAGE + 5))
+    assert len([ln for ln in everything.stdout.splitlines() if "│" in ln]) == TABLE_PAGE + 5
+    assert "more with" not in everything.stderr
+    assert len(cli("--json", "recordings", "list").json()) == TABLE_PAGE + 5  # scripts: all
 
 
 def test_recordings_list_wide_shows_every_column_whole(

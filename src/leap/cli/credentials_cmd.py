@@ -112,9 +112,6 @@ def show(ctx: typer.Context, name: str) -> None:
 def test(ctx: typer.Context, name: str) -> None:
     """Check a credential against its service (e.g. get a Zoom token and read the user)."""
     state = state_of(ctx)
-    with state.context() as c:
-        # The test proves the stored secrets, not a token cached from them up to an hour ago.
-        credentials.forget_token(c, credentials.get(c, name).id)
     result = provider_check.test_credential(state.runtime(), state.scope(), name)
     state.output.done(result, f"credential '{name}' works: {result.get('detail', 'ok')}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,8 @@ from leap.services import recordings
 from leap.services.recordings import RecordingFilter
 
 app = typer.Typer(help="Recordings.", no_args_is_help=True)
+
+TABLE_PAGE = 100  # rows in a `recordings list` table without --limit
 
 COLUMNS = [
     "id",
@@ -62,15 +65,26 @@ def list_(
 ) -> None:
     """List recordings, newest first."""
     state = state_of(ctx)
+    # A table is for reading: one page unless --limit says otherwise (10,000 rows took 23 s
+    # to lay out and no one reads them). JSON is for scripts: every row, as asked.
+    paged = not state.as_json and filters.limit is None
+    query = replace(filters, limit=TABLE_PAGE + 1) if paged else filters
     with state.context() as c:
-        rows = recordings.list_views(c, filters)
+        rows = recordings.list_views(c, query)
     if state.as_json:
         state.output.json(rows)
         return
+    more = paged and len(rows) > TABLE_PAGE
+    rows = rows[:TABLE_PAGE] if more else rows
     shown = [_shown(r) for r in rows]
     columns = COLUMNS if wide else fit_columns(shown, state.output.out.width)
     title = f"{len(rows)} recording(s)"
     state.output.table(shown, columns, title=title, shorten="title", wide=wide)
+    if more:
+        state.output.message(
+            f"the newest {TABLE_PAGE} shown; more with --offset {filters.offset + TABLE_PAGE} "
+            "(or --limit N; --json lists every one)"
+        )
 
 
 @app.command("show")
