@@ -13,6 +13,7 @@ CredentialRejected (exit 5)       the credential itself is dead (also a Credenti
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -223,9 +224,17 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The one verifying TLS context of the process, made on first use. Each context loads
+    certifi's CA bundle again (about 1 MB of RSS while it lives) and every stage, sync and
+    leapd worker makes its own client; an SSLContext is safe to share between threads."""
+    return httpx.create_ssl_context()
+
+
 class _DeadlineTransport(httpx.HTTPTransport):
     def __init__(self) -> None:
-        tls = httpx.create_ssl_context()
+        tls = shared_ssl_context()
         super().__init__(verify=tls)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         # httpx has no parameter for a network backend: swap the pool it built (empty, never
