@@ -73,6 +73,7 @@ LONG_TESTS = (
     "tests/test_local_chain.py::",
     "tests/test_publish_daemon.py::",
     "tests/test_cli.py::test_subprocess_round_trip",
+    "tests/test_takeover.py::",
 )
 
 

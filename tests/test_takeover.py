@@ -45,7 +45,7 @@ def wait_rows(rt: Runtime, predicate: Any, timeout: float, what: str) -> list[di
     raise AssertionError(f"timed out waiting for {what}: {snapshot(rt)}")
 
 
-def test_kill_9_of_process_now_then_the_same_command_resumes(
+def test_a_live_run_is_refused_and_after_kill_9_the_same_command_resumes_it(
     leap_env: dict[str, str],
     tmp_path: Path,
     zoom: tuple[FakeZoom, str, Throttle],
@@ -71,6 +71,10 @@ def test_kill_9_of_process_now_then_the_same_command_resumes(
             60,
             "the download to start",
         )
+        # While that process lives (its heartbeat is fresh), its run is not taken.
+        busy = leap_process("process", str(rid), "--now", env=env)
+        assert busy.code == 7, busy.stderr  # Conflict
+        assert "is being processed right now" in busy.stderr and "download" in busy.stderr
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -86,41 +90,6 @@ def test_kill_9_of_process_now_then_the_same_command_resumes(
     download = next(r for r in rows if r["name"] == "download")
     assert download["attempts"] == 2  # once killed, once here
     assert len(rows) == 2  # one run: the same stages, resumed, not a second run
-    rt.dispose()
-
-
-def test_a_run_held_by_a_live_worker_is_not_taken(
-    leap_env: dict[str, str],
-    tmp_path: Path,
-    zoom: tuple[FakeZoom, str, Throttle],
-    monkeypatch: Any,
-) -> None:
-    _, base, throttle = zoom
-    env = install(leap_env, tmp_path, base)
-    rt = runtime_for(env, monkeypatch)
-    rid = first_id(env)
-    throttle.delay = 0.25
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "leap.cli", "process", str(rid), "--now"],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_rows(
-            rt,
-            lambda rows: any(r["name"] == "download" and r["status"] == "running" for r in rows),
-            60,
-            "the download to start",
-        )
-        res = leap_process("process", str(rid), "--now", env=env)
-        assert res.code == 7, res.stderr  # Conflict
-        assert "is being processed right now" in res.stderr and "download" in res.stderr
-    finally:
-        throttle.delay = 0.0
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
     rt.dispose()
 
 
