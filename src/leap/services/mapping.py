@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from leap.blank import BlankThresholds, blank_reason
 from leap.context import Context
 from leap.db.models import InputSource, Recording, Template
 from leap.domain import RecordingStatus
-from leap.matching import (
-    CompiledTemplate,
-    MatchResult,
-    RecordingFacts,
-    compile_template,
-    first_match,
-)
 from leap.services.users import current_user
-from leap.template_spec import MatchRules
+
+# leap.matching (with the `regex` package and the template spec's pydantic models, about 1.5 MB
+# of RSS) is imported by the functions that match: `leap process` and leapd's stages import
+# this module (through services.recordings) but never match anything.
+if TYPE_CHECKING:
+    from leap.matching import CompiledTemplate, MatchResult, RecordingFacts
 
 # Only recordings nobody has started on may change blank verdict (and so status) at sync.
 UNTOUCHED = {RecordingStatus.INITIALIZED.value, RecordingStatus.SKIPPED.value}
@@ -36,6 +35,8 @@ class Matcher:
     thresholds: BlankThresholds
 
     def facts(self, rec: Recording) -> RecordingFacts:
+        from leap.matching import RecordingFacts
+
         src = self.sources[rec.source_id]
         return RecordingFacts(
             title=rec.title,
@@ -47,6 +48,8 @@ class Matcher:
         )
 
     def match(self, rec: Recording) -> MatchResult | None:
+        from leap.matching import first_match
+
         return first_match(self.templates, self.facts(rec))
 
     def thresholds_for(self, template_id: int | None) -> BlankThresholds:
@@ -68,6 +71,9 @@ def user_thresholds(ctx: Context) -> BlankThresholds:
 
 
 def compile_rows(rows: Iterable[Template]) -> list[CompiledTemplate]:
+    from leap.matching import compile_template
+    from leap.template_spec import MatchRules
+
     return [
         compile_template(t.id, t.name, t.position, MatchRules.model_validate(t.rules), t.enabled)
         for t in rows
