@@ -11,7 +11,7 @@ from leap.context import open_context
 from leap.domain import SourceKind, Stage
 from leap.errors import BadSetting, UsageError
 from leap.path_policy import open_regular
-from leap.pipeline import publish, text_stages
+from leap.pipeline import publish
 from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
 from leap.pipeline.ffmpeg import MediaError, locate, probe
 from leap.pipeline.ffmpeg_ops import (
@@ -207,12 +207,32 @@ def _explicit_plan(config: dict[str, Any], duration_s: float) -> TrimPlan:
         raise BadSetting(f"processing setting {given}: {reason}") from None
 
 
+# The text stages (transcription providers, chunking, subtitles, offline topics: about 1 MB of
+# RSS) are imported by the stage that runs them, not by every worker and `process --now`.
+def run_transcribe(sc: StageContext) -> StageOutcome:
+    from leap.pipeline import text_stages
+
+    return text_stages.run_transcribe(sc)
+
+
+def run_topics(sc: StageContext) -> StageOutcome:
+    from leap.pipeline import text_stages
+
+    return text_stages.run_topics(sc)
+
+
+def run_subtitles(sc: StageContext) -> StageOutcome:
+    from leap.pipeline import text_stages
+
+    return text_stages.run_subtitles(sc)
+
+
 STAGES: dict[Stage, Callable[[StageContext], StageOutcome]] = {
     Stage.DOWNLOAD: run_download,
     Stage.TRIM: run_trim,
-    Stage.TRANSCRIBE: text_stages.run_transcribe,
-    Stage.TOPICS: text_stages.run_topics,
-    Stage.SUBTITLES: text_stages.run_subtitles,
+    Stage.TRANSCRIBE: run_transcribe,
+    Stage.TOPICS: run_topics,
+    Stage.SUBTITLES: run_subtitles,
     Stage.UPLOAD: publish.run_upload,
 }
 
