@@ -249,7 +249,10 @@ class YouTubeAuth:
         self.refresh_count += 1
 
 
-_READ_BLOCK = 1024 * 1024
+# Each block is read into a new bytes object and h11 joins it into another before the send:
+# 1 MiB blocks kept about 1.5 MB more RSS through an upload than 256 KiB, at the same speed
+# (bench_upload: both ~1300 MB/s on loopback; 64 KiB fell to ~800).
+_READ_BLOCK = 256 * 1024
 
 
 def _read_range(source: BinaryIO, start: int, end: int, size: int) -> Iterator[bytes]:
