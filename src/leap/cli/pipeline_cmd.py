@@ -254,7 +254,7 @@ def _follow_wait(state: AppState, run_ids: list[int]) -> None:
         for rid in run_ids:
             if (note := _already_processed(c, rid)) is not None:
                 state.output.message(note)
-    bar = _wait_bar(state)
+    bar = _bar(state, transient=True)
     tasks: dict[int, TaskID] = {}
     with bar if bar is not None else nullcontext():
         while True:
@@ -301,7 +301,9 @@ def _already_processed(c: Context, run_id: int) -> str | None:
     )
 
 
-def _wait_bar(state: AppState) -> Progress | None:
+def _bar(state: AppState, *, transient: bool = False) -> Progress | None:
+    """A progress bar on a terminal; nothing (and parseable output) without one. A
+    `transient` one is gone once done (--wait's report lines then stand alone)."""
     if state.output.err.is_terminal and not state.quiet and not state.as_json:
         return Progress(
             TextColumn("{task.description}"),
@@ -309,20 +311,7 @@ def _wait_bar(state: AppState) -> Progress | None:
             TaskProgressColumn(),
             TimeElapsedColumn(),
             console=state.output.err,
-            transient=True,
-        )
-    return None
-
-
-def _bar(state: AppState) -> Progress | None:
-    """A progress bar on a terminal; nothing (and parseable output) without one."""
-    if state.output.err.is_terminal and not state.quiet and not state.as_json:
-        return Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            console=state.output.err,
+            transient=transient,
         )
     return None
 
