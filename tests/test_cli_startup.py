@@ -18,7 +18,10 @@ HEAVY = ("sqlalchemy", "pydantic", "httpx", "huey", "alembic", "leap.context", "
 # `leap ARGS` in a fresh interpreter that reports, as it exits, every module it had imported.
 PROBE = """
 import atexit, sys
-atexit.register(lambda: sys.stderr.write("MODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+def report():
+    loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+    sys.stderr.write("MODULES " + " ".join(loaded) + "\\n")
+atexit.register(report)
 from leap.cli.app import main
 main(sys.argv[1:])
 """

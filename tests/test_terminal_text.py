@@ -23,10 +23,11 @@ from tests.fakes.server import serve
 from tests.fakes.zoom import FakeZoom
 
 # OSC retitle + BEL, clear screen, colour, CR overwrite, 8-bit CSI, backspace, DEL, a bidi
-# override, and markup that Rich would apply ([bold], [link]) or choke on ([/]).
+# override, markup that Rich would apply ([bold], [link]) or choke on ([/]), and an emoji code
+# Rich would replace (a title is printed as written).
 HOSTILE = (
     "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\rover\x9b1mcsi\x08\x7f \u202eevil "
-    "[bold]x[/] [/] [link=http://e.vil]y[/link]"
+    "[bold]x[/] [/] [link=http://e.vil]y[/link] :fire:"
 )
 MARKUP = "[bold]x[/] [/] [link=http://e.vil]y[/link]"
 
@@ -121,7 +122,7 @@ def wide(monkeypatch: pytest.MonkeyPatch) -> None:
 def check_human(res: Any) -> None:
     assert res.code == 0, res.stderr
     assert not controls(res.stdout) and not controls(res.stderr), res.stdout
-    assert "[/]" in res.stdout and "pwned" in res.stdout
+    assert "[/]" in res.stdout and "pwned" in res.stdout and ":fire:" in res.stdout
 
 
 def check_json(res: Any) -> Any:

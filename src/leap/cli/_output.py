@@ -95,8 +95,10 @@ class Output:
     def __init__(self, *, as_json: bool = False, quiet: bool = False) -> None:
         self.as_json = as_json
         self.quiet = quiet
-        self.out = Console(soft_wrap=True)
-        self.err = Console(stderr=True, soft_wrap=True)
+        # No emoji codes: a title such as "Retro :fire:" is printed as written (and Rich's
+        # emoji table, 0.5 MB, is never loaded).
+        self.out = Console(soft_wrap=True, emoji=False)
+        self.err = Console(stderr=True, soft_wrap=True, emoji=False)
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json_text(data) + "\n")

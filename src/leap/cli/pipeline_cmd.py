@@ -6,17 +6,9 @@ import threading
 import time
 from contextlib import nullcontext
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from leap.cli import _filters as F
 from leap.cli._run import AppState, state_of
@@ -29,6 +21,10 @@ from leap.pipeline.stage_api import Progress as StageProgress
 from leap.processing import parse_stages
 from leap.services import recordings, runs, system, takeover
 from leap.services.recordings import RecordingFilter
+
+if TYPE_CHECKING:
+    # Imported where a bar is drawn: only a terminal needs it (0.5 MB of every process).
+    from rich.progress import Progress, TaskID
 
 POLL_SECONDS = 0.5
 
@@ -305,6 +301,14 @@ def _bar(state: AppState, *, transient: bool = False) -> Progress | None:
     """A progress bar on a terminal; nothing (and parseable output) without one. A
     `transient` one is gone once done (--wait's report lines then stand alone)."""
     if state.output.err.is_terminal and not state.quiet and not state.as_json:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         return Progress(
             TextColumn("{task.description}"),
             BarColumn(),
