@@ -215,6 +215,24 @@ def test_workers_out_of_range_is_one_line_naming_the_option(
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--workers", "abc"],
+            "error: --workers must be a whole number of worker threads, not 'abc'",
+        ),
+        (["--role", "boss"], "error: --role must be all, worker or scheduler, not 'boss'"),
+        (["--wrkers", "2"], "error: unrecognized arguments: --wrkers 2 (leapd --help)"),
+    ],
+)
+def test_bad_leapd_flags_are_one_line(
+    leap_env: dict[str, str], args: list[str], expected: str
+) -> None:
+    code, out = start_leapd(leap_env, *args).finish()
+    assert (code, out.splitlines()) == (2, [expected])
+
+
 @pytest.mark.parametrize("value", ["0", "100000"])
 def test_a_bad_worker_count_setting_is_one_line_naming_the_key(
     leap_env: dict[str, str], value: str

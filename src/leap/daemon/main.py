@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import ctypes
 import logging
 import signal
+import sys
 import threading
-from typing import Annotated, Literal
-
-import typer
+from typing import Literal, NoReturn
 
 from leap.config import check_worker_count, load_settings
 from leap.context import Runtime
@@ -23,7 +25,21 @@ log = logging.getLogger("leapd")
 Role = Literal["all", "worker", "scheduler"]
 
 
+M_ARENA_MAX = -8  # glibc's <malloc.h>
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc gives every thread that allocates its own malloc arena (up to eight per core),
+    and each keeps what it once touched: 1.3 MB of leapd's peak RSS publishing one video
+    (bench_upload). leapd's threads mostly wait on sockets or hold the GIL, so one shared
+    arena costs no speed. Must run before the first thread starts; a libc without mallopt
+    is left as is."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+
+
 def run(config: str | None, workers: int | None, role: Role) -> int:
+    _fewer_malloc_arenas()
     settings = load_settings(config)
     setup_logging(settings.log.level, settings.log.format)
     # Huey says "Executing"/"executed" for every task; for the housekeeping ones that is two
@@ -79,32 +95,50 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
     return 0
 
 
-def _cli(
-    config: Annotated[str | None, typer.Option("--config", help="Path to leap.toml.")] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Worker threads (1 to 64).", show_default=False)
-    ] = None,
-    role: Annotated[str, typer.Option("--role", help="all | worker | scheduler")] = "all",
-) -> None:
-    """Run LEAP's task consumer and scheduler (systemd-friendly; logs to stdout)."""
-    if role not in ("all", "worker", "scheduler"):
-        typer.echo(f"error: --role must be all, worker or scheduler, not {role!r}", err=True)
-        raise typer.Exit(2)
-    problem = None if workers is None else check_worker_count(workers)
-    if problem:
-        # One line, like every other refusal; Click's range error is a framed box.
-        typer.echo(f"error: --workers {problem}", err=True)
-        raise typer.Exit(2)
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other refusal (argparse would add its usage block).
+        self.exit(2, f"error: {message} (leapd --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="leapd",
+        description="Run LEAP's task consumer and scheduler (systemd-friendly; logs to stdout).",
+    )
+    parser.add_argument("--config", metavar="PATH", help="path to leap.toml")
+    parser.add_argument("--workers", metavar="N", help="worker threads (1 to 64)")
+    parser.add_argument(
+        "--role", default="all", metavar="ROLE", help="all | worker | scheduler (default all)"
+    )
+    return parser
+
+
+def _refuse(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """leapd's command line: argparse, not Typer, because leapd has three options and lives
+    for weeks: Typer and its Click would hold 0.9 MB of its RSS for nothing."""
+    args = _parser().parse_args(argv)
+    if args.role not in ("all", "worker", "scheduler"):
+        _refuse(f"--role must be all, worker or scheduler, not {args.role!r}")
+    workers = None
+    if args.workers is not None:
+        try:
+            workers = int(args.workers)
+        except ValueError:
+            _refuse(f"--workers must be a whole number of worker threads, not {args.workers!r}")
+        if problem := check_worker_count(workers):
+            _refuse(f"--workers {problem}")
     try:
-        code = run(config, workers, role)  # type: ignore[arg-type]
+        code = run(args.config, workers, args.role)
     except LeapError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    raise typer.Exit(code)
-
-
-def main() -> None:
-    typer.run(_cli)
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
