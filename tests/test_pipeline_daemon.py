@@ -20,7 +20,7 @@ from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.pipeline.ffmpeg import locate, probe
 from tests import media
-from tests.conftest import leap_process
+from tests.conftest import leap_here, leap_process
 from tests.fakes.server import serve
 from tests.fakes.zoom import FakeZoom
 from tests.leapd import runtime_for, start_leapd, stop, wait_until
@@ -125,7 +125,7 @@ def install(leap_env: dict[str, str], tmp_path: Path, base: str) -> dict[str, st
         ("template", "add", "--file", str(tmp_path / "t.toml")),
         ("sync", "--from", "2026-02-01", "--to", "2026-02-28"),
     ):
-        res = leap_process(*args, env=env)
+        res = leap_here(*args, env=env)
         assert res.code == 0, (args, res.stderr)
     return env
 

@@ -30,7 +30,7 @@ from leap.logs import (
 )
 from leap.secrets import Vault
 from leap.services import credentials
-from tests.conftest import leap_process, make_user
+from tests.conftest import leap_here, leap_process, make_user
 from tests.fakes.server import serve
 from tests.fakes.zoom import FakeZoom
 
@@ -231,7 +231,7 @@ def _install(env: dict[str, str], base: str) -> dict[str, str]:
         ("credentials", "add", "zoom-s2s", "zoom-main", "--account-id", "zoom-account-id", *CLIENT),
         ("source", "add", "zoom", "uni", "--credential", "zoom-main", "--zoom-user", "me@x.io"),
     ):
-        res = leap_process(*args, env=env)
+        res = leap_here(*args, env=env)
         assert res.code == 0, (args, res.stderr)
     return env
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult, leap_process
+from tests.conftest import CliResult, leap_here, leap_process
 from tests.fakes.server import serve
 from tests.fakes.zoom import FakeZoom
 from tests.fakes.zoom_data import FakeMeeting
@@ -42,7 +42,7 @@ def setup_install(env: dict[str, str], tmp_path: Path, base: str) -> dict[str, s
     }
 
     def ok(*args: str) -> CliResult:
-        res = leap_process(*args, env=env)
+        res = leap_here(*args, env=env)
         assert res.code == 0, (args, res.stderr)
         return res
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leap.context import Runtime
-from tests.conftest import leap_process
+from tests.conftest import leap_here, leap_process
 from tests.fakes.zoom import FakeZoom
 from tests.leapd import runtime_for
 from tests.test_pipeline_daemon import (
@@ -30,7 +30,7 @@ __all__ = ["clip", "zoom"]  # fixtures, shared with tests/test_pipeline_daemon.p
 
 
 def first_id(env: dict[str, str]) -> int:
-    res = leap_process("--json", "recordings", "list", "--limit", "1", env=env)
+    res = leap_here("--json", "recordings", "list", "--limit", "1", env=env)
     assert res.code == 0, res.stderr
     return int(json.loads(res.stdout)[0]["id"])
 

@@ -15,7 +15,7 @@ import pytest
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.transcript import Word
-from tests.conftest import leap_process
+from tests.conftest import leap_here, leap_process
 from tests.fakes.audio_words import make_speech
 from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.llm import FakeChat
@@ -86,7 +86,7 @@ def install(
         ("template", "add", "--file", str(tmp_path / "t.toml")),
         ("sync",),
     ):
-        res = leap_process(*args, env=env)
+        res = leap_here(*args, env=env)
         assert res.code == 0, (args, res.stderr)
     return env, truth
 
@@ -120,13 +120,14 @@ def test_six_recordings_get_transcripts_topics_and_subtitles(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    rows = leap_process("--json", "recordings", "list", env=env)
+    # Reading the results back is not what this test is about: in this process.
+    rows = leap_here("--json", "recordings", "list", env=env)
     for rec in json.loads(rows.stdout):
-        shown = leap_process("--json", "recordings", "show", str(rec["id"]), env=env)
+        shown = leap_here("--json", "recordings", "show", str(rec["id"]), env=env)
         detail = json.loads(shown.stdout)
         offset = float(detail["trim"]["start_s"]) if detail["trim"]["cut"] else 0.0
         tr = json.loads(
-            leap_process("transcript", "show", str(rec["id"]), "--format", "json", env=env).stdout
+            leap_here("transcript", "show", str(rec["id"]), "--format", "json", env=env).stdout
         )
         want = truth[rec["title"]]
         got = tr["words"]
@@ -135,9 +136,7 @@ def test_six_recordings_get_transcripts_topics_and_subtitles(
         # (A stream-copy cut of Opus starts a little before the planned point.)
         for g, w in zip(got, want, strict=True):
             assert abs(g["start"] + offset - w.start) < 0.5, (g, w, offset)
-        topics = json.loads(
-            leap_process("--json", "topics", "show", str(rec["id"]), env=env).stdout
-        )
+        topics = json.loads(leap_here("--json", "topics", "show", str(rec["id"]), env=env).stdout)
         assert topics["themes"] and topics["topics"]
         assert Path(detail["artifacts"]["srt"]).read_text().strip()
     rt.dispose()
