@@ -146,7 +146,7 @@ def run_leap(url: str, out: Path, size: int) -> dict[str, Any]:
 
 def child(url: str, out: Path, size: int) -> None:
     """The LEAP side, in its own process: download, then report time and peak RSS."""
-    from leap.pipeline.download import download_http
+    from leap.providers.download import download_http
     from leap.providers.http import make_http_client
 
     with make_http_client(timeout=60) as http:
@@ -223,7 +223,7 @@ def bench_fake(workdir: Path, size_mb: int) -> float:
     from tests.fakes.server import serve
     from tests.fakes.zoom import FakeZoom
 
-    from leap.pipeline.download import download_http
+    from leap.providers.download import download_http
     from leap.providers.http import make_http_client
     from leap.providers.zoom import S2SAuth
 

@@ -25,9 +25,9 @@ from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.openai_audio import FakeAudioAPI, FakeOpenAIAudio
 from tests.fakes.server import serve
 
+from leap.media.ffmpeg import locate, probe
+from leap.media.ffmpeg_ops import detect_silence
 from leap.pipeline.chunking import transcribe_audio
-from leap.pipeline.ffmpeg import locate, probe
-from leap.pipeline.ffmpeg_ops import detect_silence
 from leap.providers.fireworks import FireworksTranscriber
 from leap.providers.http import make_http_client
 from leap.providers.openai_audio import OpenAITranscriber

@@ -46,8 +46,8 @@ from benchmarks.speech_corpus import (
     normalise,
     word_errors,
 )
-from leap.pipeline.ffmpeg import locate
-from leap.pipeline.ffmpeg_ops import detect_silence
+from leap.media.ffmpeg import locate
+from leap.media.ffmpeg_ops import detect_silence
 from leap.providers.local_whisper import LocalWhisperTranscriber, bundled_model_dir
 from leap.providers.transcription import build_prompt
 from leap.silence import drop_in_silence

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leap.pipeline.ffmpeg import FFmpegTools, locate, probe
-from leap.pipeline.ffmpeg_ops import cut, detect_silence
-from leap.pipeline.trim_plan import TrimPlan, plan_trim
+from leap.media.ffmpeg import FFmpegTools, locate, probe
+from leap.media.ffmpeg_ops import cut, detect_silence
+from leap.media.trim_plan import TrimPlan, plan_trim
 
 SEGMENT_S = 60
 # Speech stand-in: a tone broken by 0.8 s pauses (shorter than silencedetect's 2 s minimum,

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leap.pipeline.ffmpeg import FFmpegTools
+from leap.media.ffmpeg import FFmpegTools
 from leap.transcript import Word
 
 __all__ = [

@@ -10,7 +10,7 @@ import random
 import subprocess
 from pathlib import Path
 
-from leap.pipeline.ffmpeg import locate
+from leap.media.ffmpeg import locate
 
 SAMPLE_RATE = 44100
 TONE_HZ = 440

@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from leap.media.ffmpeg import locate
+from leap.media.ffmpeg_ops import run_ffmpeg
+from leap.media.trim_plan import Interval
 from leap.pipeline.chunking import (
     Chunk,
     chunk_cut_args,
@@ -22,9 +25,6 @@ from leap.pipeline.chunking import (
     plan_chunks,
     transcribe_audio,
 )
-from leap.pipeline.ffmpeg import locate
-from leap.pipeline.ffmpeg_ops import run_ffmpeg
-from leap.pipeline.trim_plan import Interval
 from leap.providers.fireworks import FireworksTranscriber
 from leap.providers.http import CredentialRejected, RetryPolicy, make_http_client
 from leap.providers.openai_audio import OpenAITranscriber

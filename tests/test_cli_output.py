@@ -242,7 +242,7 @@ def test_a_failed_sync_is_said_once(scope: Scope, cli: Any, tmp_path: Path) -> N
         ("leap.providers.zoom", logging.WARNING, False),  # a skipped meeting: in the result
         ("leap.pipeline.publish", logging.ERROR, False),  # a target's failure: the stage error
         ("leap.pipeline.publish", logging.WARNING, True),  # a thumbnail left out: only here
-        ("leap.pipeline.download", logging.WARNING, True),
+        ("leap.providers.download", logging.WARNING, True),
     ],
 )
 def test_the_cli_drops_only_records_its_output_already_says(

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from leap.errors import LeapError, NotFound
-from leap.pipeline.download import (
+from leap.providers.download import (
     DownloadAuthExpired,
     DownloadGone,
     DownloadResult,

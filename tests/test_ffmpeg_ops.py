@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from leap.errors import ConfigError
-from leap.pipeline.ffmpeg import FFmpegTools, MediaError, locate, probe
-from leap.pipeline.ffmpeg_ops import (
+from leap.media.ffmpeg import FFmpegTools, MediaError, locate, probe
+from leap.media.ffmpeg_ops import (
     audio_suffix,
     cut,
     cut_args,
@@ -30,7 +30,7 @@ from leap.pipeline.ffmpeg_ops import (
     parse_silencedetect,
     run_ffmpeg,
 )
-from leap.pipeline.trim_plan import Interval, TrimSettings, plan_trim
+from leap.media.trim_plan import Interval, TrimSettings, plan_trim
 from tests import media
 
 TOOLS = locate()

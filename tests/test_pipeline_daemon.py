@@ -18,7 +18,7 @@ import pytest
 
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
-from leap.pipeline.ffmpeg import locate, probe
+from leap.media.ffmpeg import locate, probe
 from tests import media
 from tests.conftest import leap_here, leap_process
 from tests.fakes.server import serve

@@ -17,10 +17,10 @@ from leap.context import Runtime, open_context
 from leap.db.base import utcnow
 from leap.db.scope import Scope
 from leap.domain import StageStatus
+from leap.media.ffmpeg import locate
+from leap.media.ffmpeg_ops import audio_suffix, extract_audio
 from leap.pipeline import runner
 from leap.pipeline.chunking import transcribe_audio
-from leap.pipeline.ffmpeg import locate
-from leap.pipeline.ffmpeg_ops import audio_suffix, extract_audio
 from leap.pipeline.stage_api import Progress
 from leap.services import runs, system
 from leap.transcript import Segment, Transcript

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from leap.pipeline.trim_plan import Interval
+from leap.media.trim_plan import Interval
 from leap.silence import GUARD_S, drop_in_silence, inner_silences
 from leap.transcript import Segment, Transcript, Word
 

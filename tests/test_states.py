@@ -4,7 +4,7 @@ import pytest
 
 from leap.domain import RecordingStatus as S
 from leap.domain import Stage
-from leap.pipeline.states import ALLOWED, IllegalTransition, check, done, running
+from leap.states import ALLOWED, IllegalTransition, check, done, running
 
 
 def test_every_status_has_an_entry() -> None:

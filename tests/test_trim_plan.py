@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from leap.pipeline.trim_plan import (
+from leap.media.trim_plan import (
     Interval,
     TrimPlan,
     TrimSettings,

@@ -44,7 +44,7 @@ NOT_SETTINGS = frozenset(
         "LEAP_CONFIG",  # this module: where leap.toml is
         "LEAP_USER",  # the CLI's --user
         "LEAP_SECRET_KEY",  # secrets.py: the master key
-        "LEAP_FFMPEG",  # pipeline/ffmpeg.py: which binaries
+        "LEAP_FFMPEG",  # media/ffmpeg.py: which binaries
         "LEAP_FFPROBE",
         "LEAP_ADMIN",  # scripts/quickstart: the first admin's name
         "LEAP_BENCH_PG_URL",  # benchmarks

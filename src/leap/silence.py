@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from leap.pipeline.trim_plan import Interval
+from leap.media.trim_plan import Interval
 from leap.transcript import Segment, Transcript, Word
 
 __all__ = [

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
-from leap.pipeline.ffmpeg import locate
+from leap.media.ffmpeg import locate
 from leap.transcript import Word
 
 # Pitch -> word, in the range of voices: low-bitrate Opus (SILK) mangles steady tones above

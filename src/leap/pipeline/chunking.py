@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from leap.pipeline.ffmpeg import FFmpegTools, MediaError, probe
-from leap.pipeline.ffmpeg_ops import audio_suffix, detect_silence, run_ffmpeg
-from leap.pipeline.trim_plan import Interval, normalise
+from leap.media.ffmpeg import FFmpegTools, MediaError, probe
+from leap.media.ffmpeg_ops import audio_suffix, detect_silence, run_ffmpeg
+from leap.media.trim_plan import Interval, normalise
 from leap.providers.transcription import AudioTooLarge, Transcriber
 from leap.transcript import Segment, Transcript, Word
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from leap import states
 from leap.context import Enqueue, Runtime, open_context
 from leap.db.base import utcnow
 from leap.db.scope import Scope
@@ -19,7 +20,6 @@ from leap.domain import RunStatus, Stage, StageStatus
 from leap.errors import LeapError
 from leap.logs import redact
 from leap.pipeline import stages as impl
-from leap.pipeline import states
 from leap.pipeline.stage_api import (
     Cancelled,
     Progress,

@@ -10,11 +10,8 @@ from typing import Any
 from leap.context import open_context
 from leap.domain import SourceKind, Stage
 from leap.errors import BadSetting, UsageError
-from leap.path_policy import open_regular
-from leap.pipeline import publish
-from leap.pipeline.download import DownloadAuthExpired, copy_local, download_http
-from leap.pipeline.ffmpeg import MediaError, locate, probe
-from leap.pipeline.ffmpeg_ops import (
+from leap.media.ffmpeg import MediaError, locate, probe
+from leap.media.ffmpeg_ops import (
     audio_suffix,
     cut,
     cut_suffix,
@@ -22,9 +19,12 @@ from leap.pipeline.ffmpeg_ops import (
     detect_silence,
     extract_audio,
 )
+from leap.media.trim_plan import TrimPlan, TrimSettings, plan_trim
+from leap.path_policy import open_regular
+from leap.pipeline import publish
 from leap.pipeline.stage_api import StageContext, StageOutcome, section, setting
-from leap.pipeline.trim_plan import TrimPlan, TrimSettings, plan_trim
 from leap.pipeline.workspace import Workspace
+from leap.providers.download import DownloadAuthExpired, copy_local, download_http
 from leap.providers.http import RetryableError
 from leap.services import zoom_source
 from leap.services.users import path_policy

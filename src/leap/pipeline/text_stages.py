@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from leap.context import open_context
 from leap.domain import CredentialKind, CredentialStatus
 from leap.errors import ArtifactError, UsageError
+from leap.media.ffmpeg import locate
+from leap.media.ffmpeg_ops import detect_silence
 from leap.pipeline.chunking import transcribe_audio
-from leap.pipeline.download import download_http
-from leap.pipeline.ffmpeg import locate
-from leap.pipeline.ffmpeg_ops import detect_silence
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting, section, setting
 from leap.pipeline.workspace import Workspace
+from leap.providers.download import download_http
 from leap.providers.fireworks import FireworksBatch, FireworksTranscriber
 from leap.providers.llm import BadAnswer, ChatClient
 from leap.providers.local_whisper import LocalWhisperTranscriber

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from leap.errors import ConfigError, UsageError
-from leap.pipeline.ffmpeg import MediaError
+from leap.media.ffmpeg import MediaError
 from leap.transcript import Segment, Transcript, Word
 
 if TYPE_CHECKING:

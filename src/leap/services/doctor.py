@@ -18,7 +18,7 @@ from leap.db.engine import redact_url
 from leap.db.migrate import current_revision, head_revision
 from leap.db.scope import Scope
 from leap.errors import ConfigError, LeapError
-from leap.pipeline.ffmpeg import ENV_FFMPEG, ffmpeg_version, locate
+from leap.media.ffmpeg import ENV_FFMPEG, ffmpeg_version, locate
 from leap.providers.local_whisper import SAMPLE_RATE, LocalWhisperTranscriber, bundled_model_dir
 from leap.secrets import load_keys
 from leap.services import system

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from leap.context import open_context
 from leap.db.models import InputSource
 from leap.errors import UsageError
-from leap.pipeline.ffmpeg import MediaError, locate, probe
+from leap.media.ffmpeg import MediaError, locate, probe
 from leap.services.source_item import SourceItem, chunks
 from leap.services.users import current_user, path_policy
 

@@ -9,11 +9,11 @@ import os
 import socket
 from datetime import timedelta
 
+from leap import states
 from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import StageResult
 from leap.domain import RecordingStatus, StageStatus
-from leap.pipeline import states
 from leap.services import runs
 
 STALE_QUEUED_SECONDS = 30.0

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from leap import states
 from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import PipelineRun, Recording, StageResult
 from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
 from leap.errors import Conflict, NotFound, UsageError
-from leap.pipeline import states
 from leap.processing import Resolved, processing_layers, resolve
 from leap.views import iso
 

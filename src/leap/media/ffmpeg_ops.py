@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from leap.errors import ConfigError
-from leap.pipeline.ffmpeg import FFmpegTools, MediaError, probe
-from leap.pipeline.trim_plan import Interval, normalise
+from leap.media.ffmpeg import FFmpegTools, MediaError, probe
+from leap.media.trim_plan import Interval, normalise
 
 __all__ = [
     "audio_suffix",
