@@ -22,8 +22,8 @@ from leap.domain import CredentialKind, SourceKind
 from leap.providers.http import make_http_client
 from leap.providers.zoom import MAX_PAGES_PER_WINDOW
 from leap.services import credentials, mapping, sources
-from leap.services.source_item import SourceItem
 from leap.services.sync import Syncer, SyncRequest, SyncResult, upsert_page
+from leap.services.sync.item import SourceItem
 from tests.conftest import make_user
 from tests.fakes.server import mock_transport, serve
 from tests.fakes.zoom import FakeZoom

@@ -17,7 +17,7 @@ from leap.context import Runtime, open_context
 from leap.db.scope import Scope
 from leap.providers.zoom import CachedToken
 from leap.services import credentials
-from leap.services.zoom_source import CredentialTokenCache
+from leap.services.clients import CredentialTokenCache
 from tests.conftest import leap_process, make_user
 from tests.fakes.server import serve
 from tests.fakes.zoom import FakeZoom, Fault

@@ -26,7 +26,7 @@ from leap.pipeline.stage_api import StageContext, StageOutcome, section, setting
 from leap.pipeline.workspace import Workspace
 from leap.providers.download import DownloadAuthExpired, copy_local, download_http
 from leap.providers.http import RetryableError
-from leap.services import zoom_source
+from leap.services import clients
 from leap.services.users import path_policy
 
 MEDIA_TYPES = ("MP4", "M4A")
@@ -83,7 +83,7 @@ def run_download(sc: StageContext) -> StageOutcome:
     else:
         if not chosen.get("download_url") or cred_id is None:
             raise UsageError("Zoom gave no download URL for this recording")
-        client = zoom_source.make_client(sc.runtime, sc.scope, cred_id, sc.http)
+        client = clients.make_zoom_client(sc.runtime, sc.scope, cred_id, sc.http)
         size = chosen.get("file_size")
         for attempt in range(2):
             try:

@@ -24,7 +24,7 @@ from leap.providers.llm import BadAnswer, ChatClient
 from leap.providers.local_whisper import LocalWhisperTranscriber
 from leap.providers.openai_audio import OpenAITranscriber
 from leap.providers.transcription import Transcriber, build_prompt, usage_minutes
-from leap.services import credentials, usage, zoom_source
+from leap.services import clients, credentials, usage
 from leap.silence import Filtered, drop_in_silence
 from leap.subtitles import build_cues, to_srt, to_vtt
 from leap.topics import Topics, TopicsParseError, extract_with_llm
@@ -146,7 +146,7 @@ def _zoom_vtt(sc: StageContext) -> Transcript | None:
     )
     if vtt is None or cred_id is None:
         return None
-    client = zoom_source.make_client(sc.runtime, sc.scope, cred_id, sc.http)
+    client = clients.make_zoom_client(sc.runtime, sc.scope, cred_id, sc.http)
     dest = sc.workspace.path("zoom_transcript.vtt")
     download_http(
         sc.http, str(vtt["download_url"]), dest, expected_size=None, bearer=client.auth.token()

@@ -10,7 +10,7 @@ from leap.domain import CredentialKind
 from leap.errors import CredentialDead, UsageError
 from leap.providers.http import make_http_client
 from leap.providers.zoom import ZoomScopeMissing
-from leap.services import credentials, zoom_source
+from leap.services import clients, credentials
 from leap.services.sources import ZOOM_KINDS
 
 
@@ -23,7 +23,7 @@ def test_credential(runtime: Runtime, scope: Scope, name: str) -> dict[str, Any]
     if kind not in ZOOM_KINDS:
         raise UsageError(f"testing {kind} credentials comes with their provider")
     with make_http_client() as http:
-        client = zoom_source.make_client(runtime, scope, cred_id, http)
+        client = clients.make_zoom_client(runtime, scope, cred_id, http)
         try:
             if kind == CredentialKind.ZOOM_S2S.value:
                 # An account-level token names no user ("me" is meaningless): the token is

@@ -11,18 +11,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from leap.context import open_context
 from leap.db.models import InputSource
 from leap.errors import UsageError
 from leap.media.ffmpeg import MediaError, locate, probe
-from leap.services.source_item import SourceItem, chunks
+from leap.services.sync.item import SourceItem, SyncDeps, chunks
+from leap.services.sync.result import SyncResult
 from leap.services.users import current_user, path_policy
-
-if TYPE_CHECKING:
-    from leap.services.sync import Syncer, SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +138,12 @@ def _stored_file(files: Sequence[Any]) -> dict[str, Any]:
 
 
 def local_pages(
-    syncer: Syncer,
+    deps: SyncDeps,
     src: InputSource,
     window: tuple[Any, Any] | None,
     result: SyncResult,
 ) -> Iterator[list[SourceItem]]:
-    with open_context(syncer.runtime, syncer.scope) as ctx:
+    with open_context(deps.runtime, deps.scope) as ctx:
         # Checked on every sync, not only when the source was added: an admin may have taken
         # the folder away since, or it may have been swapped for a symlink (docs/paths.md).
         policy = path_policy(ctx)
@@ -157,9 +155,9 @@ def local_pages(
         }
     if not root.is_dir():
         raise UsageError(f"local path {root} does not exist or is not a directory")
-    pause = syncer.runtime.settings.sync.local_settle_seconds
+    pause = deps.runtime.settings.sync.local_settle_seconds
     skipped: dict[str, str] = {}
-    stable, growing = settled(root, pause, syncer.sleep or time.sleep, skipped)
+    stable, growing = settled(root, pause, deps.sleep or time.sleep, skipped)
     for rel in growing:
         result.warnings.append(f"{rel}: still being written, skipped this round")
     for rel, why in skipped.items():

@@ -11,8 +11,8 @@ with their reason in the result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,65 +26,17 @@ from leap.db.scope import Scope
 from leap.domain import RecordingStatus, SourceKind
 from leap.errors import CredentialDead, LeapError, PartialFailure, UsageError
 from leap.services import credentials, mapping
-from leap.services.local_source import local_pages
-from leap.services.source_item import SourceItem
-from leap.services.zoom_source import zoom_pages
+from leap.services.sync.item import SourceItem, SyncDeps
+from leap.services.sync.local import local_pages
+from leap.services.sync.result import SyncResult, printable
+from leap.services.sync.zoom import zoom_pages
 
-log = logging.getLogger(__name__)
+# The package's name (see result.py): the CLI's output already says these warnings.
+log = logging.getLogger(__package__)
 
-# Skipped items named one by one in a result (and its warnings); the count has them all.
-LISTED_SKIPS = 50
 # Errors of the database itself (connection lost, locked), not of one item: retrying the
 # page item by item would only skip every item for nothing.
 _SYSTEMIC = (OperationalError, InterfaceError)
-
-
-@dataclass(frozen=True)
-class Skip:
-    item: str
-    reason: str
-
-
-@dataclass
-class SyncResult:
-    source: str
-    kind: str
-    window_from: str | None = None
-    window_to: str | None = None
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    blank: int = 0
-    matched: int = 0
-    unmatched: int = 0
-    pages: int = 0
-    skipped: int = 0
-    dry_run: bool = False
-    skips: list[Skip] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    error_code: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def skip(self, item: str, reason: str) -> None:
-        """Record an item the source offered but sync could not keep, and why."""
-        item, reason = printable(item), printable(reason)
-        log.warning("sync of source %s: skipped %s: %s", self.source, item, reason)
-        self.skipped += 1
-        if self.skipped <= LISTED_SKIPS:
-            self.skips.append(Skip(item, reason))
-            self.warnings.append(f"skipped {item}: {reason}")
-        elif self.skipped == LISTED_SKIPS + 1:
-            self.warnings.append("more items were skipped; the log names every one")
-
-
-def printable(text: str, limit: int = 300) -> str:
-    """One line safe to print and store: lone surrogates (an undecodable file name) shown as
-    escapes, newlines folded, length capped."""
-    flat = " ".join(text.encode("utf-8", "backslashreplace").decode("utf-8").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass
@@ -235,9 +187,6 @@ class SyncRequest:
     dry_run: bool = False
 
 
-PageSource = Callable[[Context, InputSource, SyncResult], Iterable[Sequence[SourceItem]]]
-
-
 class Syncer:
     """Runs sync for one user's sources, opening a unit of work per page (see module doc)."""
 
@@ -312,10 +261,11 @@ class Syncer:
     def _pages(
         self, src: InputSource, start: date, end: date, req: SyncRequest, result: SyncResult
     ) -> Iterator[Sequence[SourceItem]]:
+        deps = SyncDeps(self.runtime, self.scope, self.http, self.sleep)
         if src.kind == SourceKind.ZOOM.value:
-            return zoom_pages(self, src, start, end, result)
+            return zoom_pages(deps, src, start, end, result)
         explicit = req.date_from is not None or req.date_to is not None
-        return local_pages(self, src, (start, end) if explicit else None, result)
+        return local_pages(deps, src, (start, end) if explicit else None, result)
 
     def _record(
         self, src: InputSource, result: SyncResult, started: datetime, window_end: date | None

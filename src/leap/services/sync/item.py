@@ -1,15 +1,30 @@
-"""A recording as a source describes it, normalised across Zoom and local folders."""
+"""What a source is given (SyncDeps) and what it yields: pages of SourceItems, a recording
+as the source describes it, normalised across Zoom and local folders."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import httpx
+
+from leap.context import Runtime
 from leap.db.models import Recording
+from leap.db.scope import Scope
 
 PAGE = 300
+
+
+@dataclass(frozen=True)
+class SyncDeps:
+    """What a source needs from the sync that runs it, and nothing more."""
+
+    runtime: Runtime
+    scope: Scope
+    http: httpx.Client
+    sleep: Callable[[float], None] | None = None
 
 
 @dataclass(frozen=True)
