@@ -21,15 +21,13 @@ from leap.errors import CredentialDead, LeapError
 from leap.path_policy import link_or_copy_into, open_folder, write_bytes_into
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
 from leap.providers.http import Deferred, PermanentError, RetryableError
-from leap.providers.vk import VKAuth, VKClient, VKTokens
 from leap.providers.youtube import (
     QuotaDeferred,
     SessionGone,
-    YouTubeAuth,
     YouTubeClient,
     video_mime,
 )
-from leap.services import credentials, publishing, youtube_quota
+from leap.services import clients, publishing, youtube_quota
 from leap.services.publishing import Metadata
 from leap.services.users import path_policy
 from leap.topics import Topics
@@ -117,26 +115,10 @@ def publish_youtube(
     sc: StageContext, rec: Recording, target: OutputTarget, preset: OutputPreset, meta: Metadata
 ) -> str:
     s = sc.runtime.settings
-    with open_context(sc.runtime, sc.scope) as ctx:
-        if preset.credential_id is None:
-            raise LeapError(f"preset '{preset.name}' has no credential")
-        cred = ctx.repos.credentials.require(preset.credential_id)
-        secret = credentials.secret_of(ctx, cred)
-        cred_id = cred.id
-    auth = YouTubeAuth(
-        sc.http,
-        token_uri=str(secret.get("token_uri") or s.youtube.token_uri),
-        client_id=str(secret["client_id"]),
-        client_secret=str(secret["client_secret"]),
-        refresh_token=str(secret["refresh_token"]),
-    )
-    client = YouTubeClient(
-        sc.http,
-        auth,
-        api_base_url=s.youtube.api_base_url,
-        upload_base_url=s.youtube.upload_base_url,
-        costs=s.youtube.costs,
-    )
+    if preset.credential_id is None:
+        raise LeapError(f"preset '{preset.name}' has no credential")
+    cred_id = preset.credential_id
+    client, secret = clients.youtube_client(sc.runtime, sc.scope, cred_id, sc.http)
     video = Path(sc.artifacts.get("trimmed") or sc.artifacts.get("source") or "")
     if not video.is_file():
         raise LeapError("nothing to publish: the recording has no processed video")
@@ -176,10 +158,7 @@ def publish_youtube(
         _save_target(sc, target.id, remote_id=video_id)
         _youtube_extras(sc, rec, client, target, meta, secret, video_id)
     except CredentialDead:  # at the upload or at an extra after it (the token lapsed meanwhile)
-        with open_context(sc.runtime, sc.scope) as ctx:
-            credentials.mark_dead(
-                ctx, ctx.repos.credentials.require(cred_id), "YouTube rejected the refresh token"
-            )
+        clients.mark_dead(sc.runtime, sc.scope, cred_id, "YouTube rejected the refresh token")
         raise
     return f"https://youtu.be/{video_id}"
 
@@ -340,37 +319,10 @@ def publish_vk(
     re-sends the whole file. A slot saved before a crash is first looked up by the target's
     marker, then re-used while VK still accepts its upload URL, so a crash never publishes
     twice nor (while the URL is valid) leaves an empty slot behind."""
-    s = sc.runtime.settings
-    with open_context(sc.runtime, sc.scope) as ctx:
-        if preset.credential_id is None:
-            raise LeapError(f"preset '{preset.name}' has no credential")
-        cred = ctx.repos.credentials.require(preset.credential_id)
-        secret, cred_id = credentials.secret_of(ctx, cred), cred.id
-
-    def persist(tokens: VKTokens) -> None:
-        with open_context(sc.runtime, sc.scope) as ctx:
-            row = ctx.repos.credentials.require(cred_id)
-            payload = credentials.secret_of(ctx, row)
-            payload.update(
-                access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token,
-                expires_at=tokens.expires_at,
-            )
-            credentials.replace_secret(ctx, row, payload)
-
-    tokens = VKTokens(
-        access_token=str(secret["access_token"]),
-        refresh_token=secret.get("refresh_token"),
-        device_id=secret.get("device_id"),
-        expires_at=secret.get("expires_at"),
-        client_id=secret.get("client_id"),
-    )
-    client = VKClient(
-        sc.http,
-        api_base_url=s.vk.api_base_url,
-        api_version=s.vk.api_version,
-        auth=VKAuth(sc.http, id_base_url=s.vk.id_base_url, tokens=tokens, on_refresh=persist),
-    )
+    if preset.credential_id is None:
+        raise LeapError(f"preset '{preset.name}' has no credential")
+    cred_id = preset.credential_id
+    client = clients.vk_client(sc.runtime, sc.scope, cred_id, sc.http)
     if target.remote_id:
         owner, vid = (int(x) for x in str(target.remote_id).split("_"))
         return client.video_url(owner, vid)
@@ -425,10 +377,7 @@ def publish_vk(
             send(slot.upload_url)
             published = (slot.owner_id, slot.video_id)
     except CredentialDead:
-        with open_context(sc.runtime, sc.scope) as ctx:
-            credentials.mark_dead(
-                ctx, ctx.repos.credentials.require(cred_id), "VK rejected the token"
-            )
+        clients.mark_dead(sc.runtime, sc.scope, cred_id, "VK rejected the token")
         raise
     _save_target(sc, target.id, remote_id=f"{published[0]}_{published[1]}")
     return client.video_url(*published)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from leap.context import open_context
-from leap.domain import CredentialKind, CredentialStatus
+from leap.domain import CredentialKind
 from leap.errors import ArtifactError, UsageError
 from leap.media.ffmpeg import locate
 from leap.media.ffmpeg_ops import detect_silence
@@ -19,12 +19,10 @@ from leap.pipeline.chunking import transcribe_audio
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting, section, setting
 from leap.pipeline.workspace import Workspace
 from leap.providers.download import download_http
-from leap.providers.fireworks import FireworksBatch, FireworksTranscriber
+from leap.providers.fireworks import FireworksBatch
 from leap.providers.llm import BadAnswer, ChatClient
-from leap.providers.local_whisper import LocalWhisperTranscriber
-from leap.providers.openai_audio import OpenAITranscriber
 from leap.providers.transcription import Transcriber, build_prompt, usage_minutes
-from leap.services import clients, credentials, usage
+from leap.services import clients, usage
 from leap.silence import Filtered, drop_in_silence
 from leap.subtitles import build_cues, to_srt, to_vtt
 from leap.topics import Topics, TopicsParseError, extract_with_llm
@@ -85,18 +83,7 @@ def read_transcript(path: Path) -> Transcript:
 
 
 def api_key(sc: StageContext, kind: CredentialKind, install_wide: SecretStr) -> str:
-    """The user's own credential of this kind, else the install-wide key from settings."""
-    with open_context(sc.runtime, sc.scope) as ctx:
-        for cred in ctx.repos.credentials.list(kind=kind.value):
-            if cred.status == CredentialStatus.ACTIVE.value:
-                return str(credentials.secret_of(ctx, cred)["api_key"])
-    key = install_wide.get_secret_value()
-    if not key:
-        raise UsageError(
-            f"no {kind.value} API key: add one with 'leap credentials add "
-            f"{kind.value} NAME --api-key-env VAR' (or set it install-wide)"
-        )
-    return key
+    return clients.api_key(sc.runtime, sc.scope, kind, install_wide)
 
 
 def _language(sc: StageContext) -> str | None:
@@ -105,28 +92,7 @@ def _language(sc: StageContext) -> str | None:
 
 
 def make_transcriber(sc: StageContext, provider: str, model: str | None) -> Transcriber:
-    s = sc.runtime.settings
-    if provider == "local":
-        return LocalWhisperTranscriber.from_settings(s.local_whisper, model=model)
-    if provider == "fireworks":
-        return FireworksTranscriber(
-            sc.http,
-            base_url=s.fireworks.base_url,
-            api_key=api_key(sc, CredentialKind.FIREWORKS, s.fireworks.api_key),
-            model=model or s.fireworks.model,
-        )
-    if provider == "openai":
-        return OpenAITranscriber(
-            sc.http,
-            base_url=s.openai.base_url,
-            api_key=api_key(sc, CredentialKind.OPENAI, s.openai.api_key),
-            model=model or s.openai.model,
-            max_upload_mb=s.openai.max_upload_mb,
-        )
-    raise UsageError(
-        f"unknown transcription provider '{provider}' "
-        "(fireworks, fireworks-batch, openai, local, zoom-vtt)"
-    )
+    return clients.transcriber(sc.runtime, sc.scope, sc.http, provider, model)
 
 
 def _zoom_vtt(sc: StageContext) -> Transcript | None:

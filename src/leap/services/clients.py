@@ -1,28 +1,59 @@
-"""Provider clients built from stored credentials: decrypted, with rotated tokens saved in
-their own committed unit of work before they are used, and a token cache shared across
-stages and processes."""
+"""The one place that turns a stored credential into a working provider client: the secret
+decrypted in a short unit of work, rotated tokens saved in their own committed unit of work
+before they are used, the Zoom S2S token cached across stages and processes, and the
+credential marked dead when the provider rejects it for good."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from leap.context import Runtime, open_context
 from leap.db.models import Credential
 from leap.db.scope import Scope
-from leap.domain import CredentialKind
+from leap.domain import CredentialKind, CredentialStatus
 from leap.errors import UsageError
 from leap.providers.http import RetryPolicy
+from leap.providers.vk import VKAuth, VKClient, VKTokens
+from leap.providers.youtube import YouTubeAuth, YouTubeClient
 from leap.providers.zoom import CachedToken, OAuthTokens, S2SAuth, UserOAuth, ZoomAuth, ZoomClient
 from leap.services import credentials
 
+if TYPE_CHECKING:
+    from leap.providers.transcription import Transcriber
 
-def _persist_tokens(runtime: Runtime, scope: Scope, cred_id: int) -> Callable[[OAuthTokens], None]:
-    def persist(tokens: OAuthTokens) -> None:
-        # Its own committed unit of work: Zoom has already invalidated the old refresh token.
+
+class _Tokens(Protocol):
+    """What a refresh returns, whichever the provider (Zoom user OAuth, VK ID)."""
+
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def refresh_token(self) -> str | None: ...
+    @property
+    def expires_at(self) -> float | None: ...
+
+
+def secret_of(runtime: Runtime, scope: Scope, cred_id: int) -> dict[str, Any]:
+    with open_context(runtime, scope) as ctx:
+        return credentials.secret_of(ctx, ctx.repos.credentials.require(cred_id))
+
+
+def mark_dead(runtime: Runtime, scope: Scope, cred_id: int, reason: str) -> None:
+    """In its own unit of work: the failing stage's rollback must not undo it."""
+    with open_context(runtime, scope) as ctx:
+        credentials.mark_dead(ctx, ctx.repos.credentials.require(cred_id), reason)
+
+
+def _persist_tokens(runtime: Runtime, scope: Scope, cred_id: int) -> Callable[[_Tokens], None]:
+    def persist(tokens: _Tokens) -> None:
+        # Its own committed unit of work: the provider has already invalidated the old
+        # refresh token, so the new one must be safe before anything uses it.
         with open_context(runtime, scope) as ctx:
             cred = ctx.repos.credentials.require(cred_id)
             payload = credentials.secret_of(ctx, cred)
@@ -116,4 +147,94 @@ def make_zoom_client(
         make_zoom_auth(runtime, scope, cred, secret, http, CachedToken(*found) if found else None),
         policy,
         sleep=sleep or time.sleep,
+    )
+
+
+def youtube_client(
+    runtime: Runtime, scope: Scope, cred_id: int, http: httpx.Client
+) -> tuple[YouTubeClient, dict[str, Any]]:
+    """The client and the secret it came from (its client_id names the Google project whose
+    quota the upload spends)."""
+    s = runtime.settings.youtube
+    secret = secret_of(runtime, scope, cred_id)
+    auth = YouTubeAuth(
+        http,
+        token_uri=str(secret.get("token_uri") or s.token_uri),
+        client_id=str(secret["client_id"]),
+        client_secret=str(secret["client_secret"]),
+        refresh_token=str(secret["refresh_token"]),
+    )
+    client = YouTubeClient(
+        http,
+        auth,
+        api_base_url=s.api_base_url,
+        upload_base_url=s.upload_base_url,
+        costs=s.costs,
+    )
+    return client, secret
+
+
+def vk_client(runtime: Runtime, scope: Scope, cred_id: int, http: httpx.Client) -> VKClient:
+    s = runtime.settings.vk
+    secret = secret_of(runtime, scope, cred_id)
+    tokens = VKTokens(
+        access_token=str(secret["access_token"]),
+        refresh_token=secret.get("refresh_token"),
+        device_id=secret.get("device_id"),
+        expires_at=secret.get("expires_at"),
+        client_id=secret.get("client_id"),
+    )
+    auth = VKAuth(
+        http,
+        id_base_url=s.id_base_url,
+        tokens=tokens,
+        on_refresh=_persist_tokens(runtime, scope, cred_id),
+    )
+    return VKClient(http, api_base_url=s.api_base_url, api_version=s.api_version, auth=auth)
+
+
+def api_key(runtime: Runtime, scope: Scope, kind: CredentialKind, install_wide: SecretStr) -> str:
+    """The user's own credential of this kind, else the install-wide key from settings."""
+    with open_context(runtime, scope) as ctx:
+        for cred in ctx.repos.credentials.list(kind=kind.value):
+            if cred.status == CredentialStatus.ACTIVE.value:
+                return str(credentials.secret_of(ctx, cred)["api_key"])
+    key = install_wide.get_secret_value()
+    if not key:
+        raise UsageError(
+            f"no {kind.value} API key: add one with 'leap credentials add "
+            f"{kind.value} NAME --api-key-env VAR' (or set it install-wide)"
+        )
+    return key
+
+
+def transcriber(
+    runtime: Runtime, scope: Scope, http: httpx.Client, provider: str, model: str | None
+) -> Transcriber:
+    # Imported here: only a transcribe stage needs them (and the local one loads a model).
+    from leap.providers.fireworks import FireworksTranscriber
+    from leap.providers.local_whisper import LocalWhisperTranscriber
+    from leap.providers.openai_audio import OpenAITranscriber
+
+    s = runtime.settings
+    if provider == "local":
+        return LocalWhisperTranscriber.from_settings(s.local_whisper, model=model)
+    if provider == "fireworks":
+        return FireworksTranscriber(
+            http,
+            base_url=s.fireworks.base_url,
+            api_key=api_key(runtime, scope, CredentialKind.FIREWORKS, s.fireworks.api_key),
+            model=model or s.fireworks.model,
+        )
+    if provider == "openai":
+        return OpenAITranscriber(
+            http,
+            base_url=s.openai.base_url,
+            api_key=api_key(runtime, scope, CredentialKind.OPENAI, s.openai.api_key),
+            model=model or s.openai.model,
+            max_upload_mb=s.openai.max_upload_mb,
+        )
+    raise UsageError(
+        f"unknown transcription provider '{provider}' "
+        "(fireworks, fireworks-batch, openai, local, zoom-vtt)"
     )
