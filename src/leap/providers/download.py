@@ -24,6 +24,7 @@ import httpx
 
 from leap.errors import LeapError, NotFound, StorageError
 from leap.providers.http import (
+    TRANSIENT_ERRORS,
     PermanentError,
     ResourceNotFound,
     RetryableError,
@@ -70,7 +71,6 @@ _SIDECAR_VERSION = 1
 # Filesystems or policies (fs.protected_hardlinks, FAT, some FUSE mounts) that refuse a link.
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
@@ -530,7 +530,7 @@ def download_http(
         except RetryableError as exc:
             error: RetryableError = exc
         except httpx.TransportError as exc:
-            if not isinstance(exc, _TRANSIENT):
+            if not isinstance(exc, TRANSIENT_ERRORS):
                 raise PermanentError(
                     f"{provider}: download failed ({type(exc).__name__}: {exc})", provider=provider
                 ) from exc

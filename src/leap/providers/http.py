@@ -452,7 +452,7 @@ def classify_response(response: httpx.Response, provider: str, now: datetime) ->
 
 # Transport failures worth another try; the rest (bad URL scheme, proxy set-up, a request
 # we could not even encode) would fail the same way again.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 def send_with_retry(
@@ -477,7 +477,7 @@ def send_with_retry(
         try:
             response = send()
         except httpx.TransportError as exc:
-            if not isinstance(exc, _TRANSIENT):
+            if not isinstance(exc, TRANSIENT_ERRORS):
                 raise PermanentError(
                     f"{provider}: request failed ({type(exc).__name__}: {exc})", provider=provider
                 ) from exc

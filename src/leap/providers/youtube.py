@@ -21,6 +21,7 @@ import httpx
 
 from leap.errors import QuotaExceeded, UsageError
 from leap.providers.http import (
+    TRANSIENT_ERRORS,
     AccessTokenRejected,
     CredentialRejected,
     Deferred,
@@ -37,8 +38,6 @@ from leap.providers.http import (
 )
 
 PROVIDER = "youtube"
-# Transport failures after which a status query is worth it (as in http.send_with_retry).
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 Clock = Callable[[], float]
 CHUNK_ALIGN = 256 * 1024  # every chunk but the last must be a multiple of this
 # 32 MiB: each chunk costs a round trip and a commit of the offset, so small chunks cost
@@ -473,7 +472,9 @@ class YouTubeClient:
                     else:
                         result = self._send_chunk(session_uri, source, pos, size, chunk_size)
                 except (RetryableError, httpx.TransportError) as exc:
-                    if isinstance(exc, httpx.TransportError) and not isinstance(exc, _TRANSIENT):
+                    if isinstance(exc, httpx.TransportError) and not isinstance(
+                        exc, TRANSIENT_ERRORS
+                    ):
                         raise
                     attempt += 1
                     retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
