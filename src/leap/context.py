@@ -88,6 +88,12 @@ class Context:
         """Send a queue message once this unit of work has committed."""
         self._pending.append((task, kwargs, delay))
 
+    def take_pending(self) -> list[tuple[str, dict[str, Any], float | None]]:
+        """Hand over the messages deferred so far: the caller sends them itself, after the
+        commit (the stage runner, whose queue is not the runtime's own)."""
+        pending, self._pending = self._pending, []
+        return pending
+
     @contextmanager
     def as_scope(self, scope: Scope) -> Iterator[None]:
         """Temporarily widen or change the scope (admin actions, after their role check)."""

@@ -12,8 +12,7 @@ import typer
 
 from leap.cli import _filters as F
 from leap.cli._run import AppState, state_of
-from leap.context import Context, Enqueue, Runtime, open_context
-from leap.db.scope import Scope
+from leap.context import Context, Enqueue, Runtime
 from leap.domain import RunStatus, StageStatus
 from leap.errors import Conflict, LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
@@ -135,8 +134,7 @@ def _warn_without_daemon(state: AppState, rows: list[dict[str, Any]], command: s
     queued = [r for r in rows if r["run_id"] is not None and r.get("sent") is not False]
     if not queued:
         return False
-    runtime = state.runtime()
-    with open_context(runtime, Scope.system_scope()) as c:
+    with state.context() as c:
         alive = system.daemon_alive(c, state.settings.worker.heartbeat_seconds)
     if alive:
         return False
@@ -200,7 +198,7 @@ def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> N
     stop = threading.Event()
 
     def on_stage(stage_id: int, p: StageProgress) -> None:
-        with open_context(runtime, Scope.system_scope()) as c:
+        with state.context() as c:
             st = c.repos.stages.require(stage_id)
             label = f"recording {st.recording_id}: {st.name}"
         if bar is None:
@@ -245,8 +243,7 @@ def _follow_wait(state: AppState, run_ids: list[int]) -> None:
     """Wait until every run has ended. On a terminal a bar per run shows its stage and
     progress and is gone afterwards (the report's lines stand alone: no "done0 %" left
     where a half-overwritten line was); without one, nothing is printed."""
-    runtime = state.runtime()
-    with open_context(runtime, Scope.system_scope()) as c:
+    with state.context() as c:
         for rid in run_ids:
             if (note := _already_processed(c, rid)) is not None:
                 state.output.message(note)
@@ -254,7 +251,7 @@ def _follow_wait(state: AppState, run_ids: list[int]) -> None:
     tasks: dict[int, TaskID] = {}
     with bar if bar is not None else nullcontext():
         while True:
-            with open_context(runtime, Scope.system_scope()) as c:
+            with state.context() as c:
                 shown = [_wait_line(c, rid) for rid in run_ids]
             if bar is not None:
                 for rid, (label, pct, _) in zip(run_ids, shown, strict=True):

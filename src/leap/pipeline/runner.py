@@ -174,7 +174,7 @@ def execute(
         beat.stop()
         with open_context(runtime, Scope.system_scope()) as ctx:
             runs.wait_stage(ctx, claimed.stage_id, worker, wait.delay, wait.message)
-            pending, ctx._pending = list(ctx._pending), []
+            pending = ctx.take_pending()
         _send(enqueue, pending)
         return "waiting"
     except Cancelled:
@@ -261,7 +261,7 @@ def _record(
                     message,
                 )
         # The next stage's message (or the retry's) goes out only after this commit.
-        pending, ctx._pending = list(ctx._pending), []
+        pending = ctx.take_pending()
     _send(enqueue, pending)
     return status
 

@@ -19,7 +19,7 @@ from leap.services import runs
 STALE_QUEUED_SECONDS = 30.0
 
 
-def _dead_local_owner(owner: str | None) -> bool:
+def dead_local_owner(owner: str | None) -> bool:
     """A lease held by a process of this host that no longer exists (kill -9, crash)."""
     if not owner:
         return False
@@ -38,7 +38,7 @@ def _dead_local_owner(owner: str | None) -> bool:
     return False
 
 
-def _requeue(ctx: Context, st: StageResult, why: str) -> None:
+def requeue(ctx: Context, st: StageResult, why: str) -> None:
     rec = ctx.repos.recordings.require(st.recording_id)
     if st.attempts >= st.max_attempts:
         runs.fail_stage(ctx, st.id, None, f"{why} after {st.attempts} attempt(s)", retryable=False)
@@ -56,13 +56,13 @@ def reconcile(ctx: Context, *, stale_queued_s: float = STALE_QUEUED_SECONDS) -> 
     count = 0
     seen: set[int] = set()
     for st in ctx.repos.stages.running_owned_by(f"{socket.gethostname()}:"):
-        if _dead_local_owner(st.lease_owner):
-            _requeue(ctx, st, "worker process died")
+        if dead_local_owner(st.lease_owner):
+            requeue(ctx, st, "worker process died")
             seen.add(st.id)
             count += 1
     for st in ctx.repos.stages.stale_running(now - timedelta(seconds=lease_s)):
         if st.id not in seen:
-            _requeue(ctx, st, "worker stopped sending heartbeats")
+            requeue(ctx, st, "worker stopped sending heartbeats")
             count += 1
     for st in ctx.repos.stages.stale_queued(now - timedelta(seconds=stale_queued_s), now):
         st.queued_at = now  # don't nudge it again on every pass

@@ -21,7 +21,7 @@ from leap.db.base import utcnow
 from leap.db.models import StageResult
 from leap.domain import StageStatus
 from leap.errors import Conflict
-from leap.services.reconciler import _dead_local_owner, _requeue
+from leap.services.reconciler import dead_local_owner, requeue
 
 
 @dataclass
@@ -50,10 +50,10 @@ def take_over(ctx: Context, recording_id: int) -> TakeOver:
     for st in stages:
         if st.status != StageStatus.RUNNING.value:
             continue
-        if _dead_local_owner(st.lease_owner):
-            _requeue(ctx, st, "worker process died")
+        if dead_local_owner(st.lease_owner):
+            requeue(ctx, st, "worker process died")
         elif st.heartbeat_at is None or st.heartbeat_at < silent_since:
-            _requeue(ctx, st, "worker stopped sending heartbeats")
+            requeue(ctx, st, "worker stopped sending heartbeats")
         else:
             age = (now - st.heartbeat_at).total_seconds()
             raise Conflict(
@@ -63,7 +63,7 @@ def take_over(ctx: Context, recording_id: int) -> TakeOver:
         result.resumed.append(st.name)
     for st in stages:
         if st.status == StageStatus.FAILED.value and st.name in result.resumed:
-            # Out of attempts: _requeue failed it, and with it the run.
+            # Out of attempts: requeue failed it, and with it the run.
             result.resumed.remove(st.name)
         if st.status != StageStatus.QUEUED.value:
             continue
