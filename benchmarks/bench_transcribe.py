@@ -32,7 +32,7 @@ from leap.providers.fireworks import FireworksTranscriber
 from leap.providers.http import make_http_client
 from leap.providers.openai_audio import OpenAITranscriber
 from leap.providers.transcription import Transcriber
-from leap.transcript import Transcript, Word
+from leap.text.transcript import Transcript, Word
 
 
 def speech_file(directory: Path, hours: float, fmt: str) -> tuple[Path, list[Word]]:

@@ -50,8 +50,8 @@ from leap.media.ffmpeg import locate
 from leap.media.ffmpeg_ops import detect_silence
 from leap.providers.local_whisper import LocalWhisperTranscriber, bundled_model_dir
 from leap.providers.transcription import build_prompt
-from leap.silence import drop_in_silence
-from leap.transcript import Segment, Transcript, Word
+from leap.text.silence import drop_in_silence
+from leap.text.transcript import Segment, Transcript, Word
 
 VOICES: dict[str, tuple[str, ...]] = {"en": ("en-us", "en-gb+m3"), "ru": ("ru", "ru+f2")}
 MULTILINGUAL_CANDIDATES = ("tiny", "base", "small", "medium", "large-v3-turbo", "large-v3")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leap.media.ffmpeg import FFmpegTools
-from leap.transcript import Word
+from leap.text.transcript import Word
 
 __all__ = [
     "LECTURES",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from leap.blank import MB, BlankThresholds, blank_reason
+from leap.specs.blank import MB, BlankThresholds, blank_reason
 
 T = BlankThresholds()
 

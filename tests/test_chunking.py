@@ -29,7 +29,7 @@ from leap.providers.fireworks import FireworksTranscriber
 from leap.providers.http import CredentialRejected, RetryPolicy, make_http_client
 from leap.providers.openai_audio import OpenAITranscriber
 from leap.providers.transcription import AudioTooLarge
-from leap.transcript import Segment, Transcript, Word
+from leap.text.transcript import Segment, Transcript, Word
 from tests.fakes.audio_words import make_speech
 from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.openai_audio import FakeOpenAIAudio

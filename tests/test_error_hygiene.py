@@ -13,7 +13,7 @@ from leap.cli._output import Output
 from leap.config import load_settings
 from leap.errors import ArtifactError, LeapError
 from leap.logs import redact
-from leap.topics import Topics
+from leap.text.topics import Topics
 
 
 def test_a_leap_error_never_carries_a_secret() -> None:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leap.errors import UsageError
-from leap.processing import check_processing, set_override
+from leap.specs.processing import check_processing, set_override
 from tests.conftest import CliResult
 
 HOSTILE = settings(

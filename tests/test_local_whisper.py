@@ -28,7 +28,7 @@ from leap.providers.local_whisper import (
     default_model,
 )
 from leap.providers.transcription import build_prompt
-from leap.transcript import Transcript
+from leap.text.transcript import Transcript
 from tests.media import make_corrupt, make_video
 
 ROOT = Path(__file__).resolve().parent.parent

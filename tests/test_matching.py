@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from leap.matching import (
+from leap.specs.matching import (
     CompiledTemplate,
     MatchResult,
     RecordingFacts,
@@ -23,7 +23,7 @@ from leap.matching import (
     match_reason,
     mismatch_reason,
 )
-from leap.template_spec import MatchRules
+from leap.specs.template import MatchRules
 
 MSK = timezone(timedelta(hours=3))
 # Thursday 2025-01-02, 19:00 Moscow time.

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from leap.errors import UsageError
-from leap.metadata import (
+from leap.providers.youtube import add_marker
+from leap.specs.metadata import (
     Repair,
     preflight_vk,
     preflight_youtube,
@@ -17,7 +18,6 @@ from leap.metadata import (
     vk_save_params,
     youtube_body,
 )
-from leap.providers.youtube import add_marker
 
 
 def _fields(repairs: list[Repair]) -> list[str]:

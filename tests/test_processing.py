@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from leap.errors import UsageError
-from leap.processing import (
+from leap.specs.processing import (
     DEFAULTS,
     deep_merge,
     parse_stages,

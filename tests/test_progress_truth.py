@@ -23,7 +23,7 @@ from leap.pipeline import runner
 from leap.pipeline.chunking import transcribe_audio
 from leap.pipeline.stage_api import Progress
 from leap.services import runs, system
-from leap.transcript import Segment, Transcript
+from leap.text.transcript import Segment, Transcript
 from tests import media
 
 TEMPLATE = """

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from leap.errors import UsageError
-from leap.rendering import (
+from leap.specs.rendering import (
     TOPICS_DISPLAYS,
     VARIABLES,
     RenderContext,
@@ -18,7 +18,7 @@ from leap.rendering import (
     render_topics,
     validate_template,
 )
-from leap.topics import Topic, Topics
+from leap.text.topics import Topic, Topics
 
 MSK = ZoneInfo("Europe/Moscow")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -222,7 +222,7 @@ def test_every_variable_renders() -> None:
 def test_path_values_stay_inside_one_component(title: str, component: str) -> None:
     from dataclasses import replace
 
-    from leap.rendering import for_paths
+    from leap.specs.rendering import for_paths
 
     ctx = for_paths(replace(CTX, title=title))
     out = render("/srv/published/{title}/video", ctx, where="metadata.path")

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from leap.media.trim_plan import Interval
-from leap.silence import GUARD_S, drop_in_silence, inner_silences
-from leap.transcript import Segment, Transcript, Word
+from leap.text.silence import GUARD_S, drop_in_silence, inner_silences
+from leap.text.transcript import Segment, Transcript, Word
 
 
 def seg(start: float, end: float, text: str, *words: tuple[float, float, str]) -> Segment:

@@ -14,7 +14,7 @@ import pytest
 # progress bar when a terminal shows one; never httpx's command-line client (click, pygments).
 KEPT_OUT = (
     "sqlalchemy.dialects.postgresql",
-    "leap.matching",
+    "leap.specs.matching",
     "regex",
     "leap.pipeline.text_stages",
     "rich.progress",

@@ -13,8 +13,8 @@ import pytest
 import srt
 import webvtt
 
-from leap.subtitles import Cue, build_cues, to_srt, to_vtt
-from leap.transcript import Segment, Transcript, Word
+from leap.text.subtitles import Cue, build_cues, to_srt, to_vtt
+from leap.text.transcript import Segment, Transcript, Word
 
 EN = (
     "So today we are going to talk about stationarity, which is the single most important "

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leap.errors import UsageError
-from leap.template_spec import (
+from leap.specs.template import (
     BlankRules,
     MatchRules,
     TemplateSpec,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from leap import thumbnails
 from leap.errors import UsageError
 from leap.path_policy import PathPolicy
+from leap.specs import thumbnails
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 

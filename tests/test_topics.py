@@ -16,7 +16,7 @@ import pytest
 
 from leap.providers.http import RetryPolicy, make_http_client
 from leap.providers.llm import ChatClient, InsufficientBalance, Usage
-from leap.topics import (
+from leap.text.topics import (
     Topic,
     Topics,
     TopicsParseError,
@@ -35,8 +35,8 @@ from leap.topics import (
     snap,
     windows,
 )
-from leap.topics_offline import simple_topics
-from leap.transcript import Segment, Transcript, Word
+from leap.text.topics_offline import simple_topics
+from leap.text.transcript import Segment, Transcript, Word
 from tests.fakes.llm import FakeChat
 from tests.fakes.server import mock_transport, serve
 

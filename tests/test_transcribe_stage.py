@@ -13,7 +13,7 @@ import pytest
 
 from leap.context import Runtime, open_context
 from leap.db.scope import Scope
-from leap.transcript import Word
+from leap.text.transcript import Word
 from tests.fakes.audio_words import make_speech
 from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.openai_audio import FakeAudioAPI, FakeOpenAIAudio

@@ -37,7 +37,7 @@ from leap.providers.transcription import (
     upload_name,
     usage_minutes,
 )
-from leap.transcript import Segment, Transcript, Word
+from leap.text.transcript import Segment, Transcript, Word
 from tests.fakes.audio_words import decode_words, make_speech
 from tests.fakes.fireworks import FakeFireworks
 from tests.fakes.openai_audio import FakeOpenAIAudio, Fault

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from leap.metadata import vk_save_params
 from leap.providers.http import (
     CredentialRejected,
     Deferred,
@@ -29,6 +28,7 @@ from leap.providers.vk import (
     VKTokens,
     parse_implicit_redirect,
 )
+from leap.specs.metadata import vk_save_params
 from tests.fakes.server import mock_transport, serve
 from tests.fakes.vk import FakeVK, StreamingTransport
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from leap.errors import UsageError
-from leap.vtt import cut_to, parse_vtt
+from leap.text.vtt import cut_to, parse_vtt
 
 ZOOM = """WEBVTT
 

@@ -26,7 +26,7 @@ from pydantic_settings import (
 
 from leap.errors import ConfigError
 from leap.logs import register_model_secrets
-from leap.processing import is_language
+from leap.specs.processing import is_language
 
 APP_NAME = "leap"
 ENV_CONFIG = "LEAP_CONFIG"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from leap.media.ffmpeg import locate
-from leap.transcript import Word
+from leap.text.transcript import Word
 
 # Pitch -> word, in the range of voices: low-bitrate Opus (SILK) mangles steady tones above
 # ~1.5 kHz. 60 Hz apart, three DFT bins of the 50 ms window the decoder classifies.

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from leap.transcript import Word
+from leap.text.transcript import Word
 from tests.fakes.audio_words import listen, sentences
 from tests.fakes.server import DropConnection
 

@@ -17,9 +17,9 @@ from leap.domain import RunStatus, StageStatus
 from leap.errors import Conflict, LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
-from leap.processing import parse_stages
 from leap.services import recordings, runs, system, takeover
 from leap.services.recordings import RecordingFilter
+from leap.specs.processing import parse_stages
 
 if TYPE_CHECKING:
     # Imported where a bar is drawn: only a terminal needs it (0.5 MB of every process).

@@ -11,8 +11,8 @@ from leap.cli import _files
 from leap.cli._run import state_of
 from leap.context import Context
 from leap.db.models import OutputPreset
-from leap.preset_spec import PresetSpec, parse_preset
 from leap.services import presets
+from leap.specs.preset import PresetSpec, parse_preset
 
 app = typer.Typer(
     help="Output presets: where and how recordings are published.", no_args_is_help=True

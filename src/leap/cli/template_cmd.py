@@ -14,7 +14,7 @@ from leap.context import Context
 from leap.db.models import Template, TemplatePreset
 from leap.errors import UsageError
 from leap.services import templates
-from leap.template_spec import TemplateSpec, parse_template, to_toml
+from leap.specs.template import TemplateSpec, parse_template, to_toml
 from leap.views import iso, template_view
 
 app = typer.Typer(help="Templates: matching rules, processing and metadata.", no_args_is_help=True)

@@ -11,8 +11,8 @@ from leap.cli._output import terminal_safe
 from leap.cli._run import state_of
 from leap.errors import UsageError
 from leap.services import outputs
-from leap.subtitles import build_cues, to_srt, to_vtt
-from leap.topics import hms
+from leap.text.subtitles import build_cues, to_srt, to_vtt
+from leap.text.topics import hms
 
 transcript_app = typer.Typer(help="Transcripts.", no_args_is_help=True)
 topics_app = typer.Typer(help="Themes, topics and chapters.", no_args_is_help=True)

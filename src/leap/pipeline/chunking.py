@@ -16,7 +16,7 @@ from leap.media.ffmpeg import FFmpegTools, MediaError, probe
 from leap.media.ffmpeg_ops import audio_suffix, detect_silence, run_ffmpeg
 from leap.media.trim_plan import Interval, normalise
 from leap.providers.transcription import AudioTooLarge, Transcriber
-from leap.transcript import Segment, Transcript, Word
+from leap.text.transcript import Segment, Transcript, Word
 
 __all__ = [
     "Chunk",

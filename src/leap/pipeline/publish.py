@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from leap import thumbnails
 from leap.artifacts import load as load_artifact
 from leap.context import open_context
 from leap.db.base import utcnow
@@ -30,7 +29,8 @@ from leap.providers.youtube import (
 from leap.services import clients, publishing, youtube_quota
 from leap.services.publishing import Metadata
 from leap.services.users import path_policy
-from leap.topics import Topics
+from leap.specs import thumbnails
+from leap.text.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from leap.providers.fireworks import FireworksBatch
 from leap.providers.llm import BadAnswer, ChatClient
 from leap.providers.transcription import Transcriber, build_prompt, usage_minutes
 from leap.services import clients, usage
-from leap.silence import Filtered, drop_in_silence
-from leap.subtitles import build_cues, to_srt, to_vtt
-from leap.topics import Topics, TopicsParseError, extract_with_llm
-from leap.topics_offline import simple_topics
-from leap.transcript import Transcript
-from leap.vtt import cut_to, parse_vtt
+from leap.text.silence import Filtered, drop_in_silence
+from leap.text.subtitles import build_cues, to_srt, to_vtt
+from leap.text.topics import Topics, TopicsParseError, extract_with_llm
+from leap.text.topics_offline import simple_topics
+from leap.text.transcript import Transcript
+from leap.text.vtt import cut_to, parse_vtt
 
 TRANSCRIPT = "transcript.json"
 TOPICS = "topics.json"

@@ -21,7 +21,7 @@ from leap.providers.transcription import (
     post_audio,
     transcription_classifier,
 )
-from leap.transcript import Transcript
+from leap.text.transcript import Transcript
 
 __all__ = [
     "AudioTooLarge",

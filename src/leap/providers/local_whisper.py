@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from leap.errors import ConfigError, UsageError
 from leap.media.ffmpeg import MediaError
-from leap.transcript import Segment, Transcript, Word
+from leap.text.transcript import Segment, Transcript, Word
 
 if TYPE_CHECKING:
     from leap.config import LocalWhisperSettings

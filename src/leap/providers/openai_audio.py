@@ -16,7 +16,7 @@ from leap.providers.transcription import (
     parse_verbose_json,
     post_audio,
 )
-from leap.transcript import Transcript
+from leap.text.transcript import Transcript
 
 __all__ = ["AudioTooLarge", "OpenAITranscriber", "openai_fields"]
 

@@ -23,7 +23,7 @@ from leap.providers.http import (
     json_body,
     send_with_retry,
 )
-from leap.transcript import Segment, Transcript, Word
+from leap.text.transcript import Segment, Transcript, Word
 
 __all__ = [
     "AudioTooLarge",

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from leap.blank import BlankThresholds, blank_reason
 from leap.context import Context
 from leap.db.models import InputSource, Recording, Template
 from leap.domain import RecordingStatus
 from leap.services.users import current_user
+from leap.specs.blank import BlankThresholds, blank_reason
 
-# leap.matching (with the `regex` package and the template spec's pydantic models, about 1.5 MB
-# of RSS) is imported by the functions that match: `leap process` and leapd's stages import
-# this module (through services.recordings) but never match anything.
+# leap.specs.matching (with the `regex` package and the template spec's pydantic models, about
+# 1.5 MB of RSS) is imported by the functions that match: `leap process` and leapd's stages
+# import this module (through services.recordings) but never match anything.
 if TYPE_CHECKING:
-    from leap.matching import CompiledTemplate, MatchResult, RecordingFacts
+    from leap.specs.matching import CompiledTemplate, MatchResult, RecordingFacts
 
 # Only recordings nobody has started on may change blank verdict (and so status) at sync.
 UNTOUCHED = {RecordingStatus.INITIALIZED.value, RecordingStatus.SKIPPED.value}
@@ -35,7 +35,7 @@ class Matcher:
     thresholds: BlankThresholds
 
     def facts(self, rec: Recording) -> RecordingFacts:
-        from leap.matching import RecordingFacts
+        from leap.specs.matching import RecordingFacts
 
         src = self.sources[rec.source_id]
         return RecordingFacts(
@@ -48,7 +48,7 @@ class Matcher:
         )
 
     def match(self, rec: Recording) -> MatchResult | None:
-        from leap.matching import first_match
+        from leap.specs.matching import first_match
 
         return first_match(self.templates, self.facts(rec))
 
@@ -71,8 +71,8 @@ def user_thresholds(ctx: Context) -> BlankThresholds:
 
 
 def compile_rows(rows: Iterable[Template]) -> list[CompiledTemplate]:
-    from leap.matching import compile_template
-    from leap.template_spec import MatchRules
+    from leap.specs.matching import compile_template
+    from leap.specs.template import MatchRules
 
     return [
         compile_template(t.id, t.name, t.position, MatchRules.model_validate(t.rules), t.enabled)

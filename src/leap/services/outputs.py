@@ -8,8 +8,8 @@ from leap import artifacts
 from leap.context import Context
 from leap.errors import NotFound
 from leap.services import runs
-from leap.topics import Topics
-from leap.transcript import Transcript
+from leap.text.topics import Topics
+from leap.text.transcript import Transcript
 
 
 def _artifact(ctx: Context, recording_id: int, kind: str, stage: str) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from leap.context import Context
 from leap.db.models import OutputPreset
 from leap.errors import Conflict, UsageError
-from leap.preset_spec import PresetSpec
 from leap.services import publishing
+from leap.specs.preset import PresetSpec
 
 CREDENTIAL_KIND = {"youtube": "youtube", "vk": "vk"}
 

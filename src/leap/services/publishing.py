@@ -16,7 +16,10 @@ from leap.context import Context
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
 from leap.domain import TargetStatus
 from leap.errors import UsageError
-from leap.metadata import (
+from leap.path_policy import own_folders
+from leap.providers.youtube import add_marker
+from leap.services import runs, users
+from leap.specs.metadata import (
     RENDERED,
     Repair,
     parse_publish_at,
@@ -26,11 +29,8 @@ from leap.metadata import (
     vk_save_params,
     youtube_body,
 )
-from leap.path_policy import own_folders
-from leap.providers.youtube import add_marker
-from leap.rendering import RenderContext, for_paths, render
-from leap.services import runs, users
-from leap.topics import Topics
+from leap.specs.rendering import RenderContext, for_paths, render
+from leap.text.topics import Topics
 
 
 def idempotency_key(recording_id: int, preset_id: int) -> str:

@@ -11,9 +11,9 @@ from leap.db.models import Recording
 from leap.db.repos import RecordingQuery
 from leap.domain import RecordingStatus
 from leap.errors import UsageError
-from leap.metadata import check_templates
-from leap.processing import Resolved, parse_value, set_override
 from leap.services import mapping, publishing, runs
+from leap.specs.metadata import check_templates
+from leap.specs.processing import Resolved, parse_value, set_override
 from leap.views import recording_view
 
 

@@ -13,7 +13,7 @@ from leap.db.base import utcnow
 from leap.db.models import PipelineRun, Recording, StageResult
 from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
 from leap.errors import Conflict, NotFound, UsageError
-from leap.processing import Resolved, processing_layers, resolve
+from leap.specs.processing import Resolved, processing_layers, resolve
 from leap.views import iso
 
 STAGE_TASK = "leap.stage"

@@ -10,9 +10,9 @@ from leap.db.base import utcnow
 from leap.db.models import Recording, Template, TemplatePreset
 from leap.db.repos import RecordingQuery
 from leap.errors import Conflict, UsageError
-from leap.matching import compile_template, match_reason
 from leap.services import mapping, publishing
-from leap.template_spec import TemplateSpec, spec_from_dict
+from leap.specs.matching import compile_template, match_reason
+from leap.specs.template import TemplateSpec, spec_from_dict
 
 
 def to_spec(ctx: Context, tpl: Template) -> TemplateSpec:

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leap.errors import UsageError
-from leap.metadata import PLATFORM_KEYS, check_metadata, check_templates
-from leap.template_spec import plain_table
+from leap.specs.metadata import PLATFORM_KEYS, check_metadata, check_templates
+from leap.specs.template import plain_table
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import regex
 
-from leap.template_spec import (
+from leap.specs.template import (
     WEEKDAYS,
     MatchRules,
     format_time_window,

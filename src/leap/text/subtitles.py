@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from leap.transcript import Segment, Transcript
+from leap.text.transcript import Segment, Transcript
 
 __all__ = ["Cue", "build_cues", "to_srt", "to_vtt"]
 

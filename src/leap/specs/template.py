@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from leap.errors import UsageError
-from leap.metadata import check_metadata, check_templates
-from leap.processing import check_processing
+from leap.specs.metadata import check_metadata, check_templates
+from leap.specs.processing import check_processing
 
 # Index = datetime.weekday(): the matcher looks weekdays up by that number.
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -91,7 +91,7 @@ def check_regex(pattern: str) -> None:
                 f"{REGEX_MAX_REPEAT}; use + or * instead"
             )
     # Imported here: matching imports this module.
-    from leap.matching import compile_regex
+    from leap.specs.matching import compile_regex
 
     try:
         compile_regex(pattern, case_sensitive=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from leap.errors import UsageError
-from leap.topics import Topics, chapter_stamp, hms
+from leap.text.topics import Topics, chapter_stamp, hms
 
 __all__ = [
     "DEFAULT_TIME_FORMAT",

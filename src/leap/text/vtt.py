@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from leap.errors import UsageError
-from leap.transcript import Segment, Transcript
+from leap.text.transcript import Segment, Transcript
 
 _TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})")
 _CUE = re.compile(rf"^\s*({_TIME.pattern})\s*-->\s*({_TIME.pattern})")

@@ -1,6 +1,6 @@
 """Topics and YouTube chapters of a transcript: LLM prompts and tolerant answer parsing, timestamp
 snapping and chapter validation, map-reduce over long transcripts. The offline provider is
-`leap.topics_offline`."""
+`leap.text.topics_offline`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from leap.errors import LeapError
 from leap.providers.llm import Usage
-from leap.transcript import Transcript
+from leap.text.transcript import Transcript
 
 __all__ = [
     "ChatJSON",

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from leap.topics import (
+from leap.text.topics import (
     MIN_CHAPTER_S,
     MIN_CHAPTERS,
     SENTENCE_END,
@@ -24,7 +24,7 @@ from leap.topics import (
     number_duplicates,
     transcript_duration,
 )
-from leap.transcript import Segment, Transcript
+from leap.text.transcript import Segment, Transcript
 
 __all__ = ["section_titles", "simple_topics"]
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leap import thumbnails
 from leap.errors import UsageError
-from leap.processing import is_language, resolve
-from leap.rendering import TOPICS_DISPLAYS, validate_template
-from leap.topics import MIN_CHAPTER_S, MIN_CHAPTERS
+from leap.specs import thumbnails
+from leap.specs.processing import is_language, resolve
+from leap.specs.rendering import TOPICS_DISPLAYS, validate_template
+from leap.text.topics import MIN_CHAPTER_S, MIN_CHAPTERS
 
 __all__ = [
     "RENDERED",

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from leap.media.trim_plan import Interval
-from leap.transcript import Segment, Transcript, Word
+from leap.text.transcript import Segment, Transcript, Word
 
 __all__ = [
     "GUARD_S",
