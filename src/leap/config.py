@@ -24,9 +24,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from leap.domain import is_language
 from leap.errors import ConfigError
 from leap.logs import register_model_secrets
-from leap.specs.processing import is_language
 
 APP_NAME = "leap"
 ENV_CONFIG = "LEAP_CONFIG"

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Any
+
+# A language code as settings, templates and providers take it: "auto", or ISO 639-1/-3 with
+# optional BCP 47 subtags ("en", "pt-BR").
+LANGUAGE_RE = re.compile(r"^(?:auto|[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)$")
+
+
+def is_language(value: Any) -> bool:
+    return isinstance(value, str) and LANGUAGE_RE.fullmatch(value) is not None
 
 
 class Role(StrEnum):

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from leap.domain import is_language
 from leap.errors import UsageError
 from leap.specs import thumbnails
-from leap.specs.processing import is_language, resolve
+from leap.specs.processing import resolve
 from leap.specs.rendering import TOPICS_DISPLAYS, validate_template
 from leap.text.topics import MIN_CHAPTER_S, MIN_CHAPTERS
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leap.domain import STAGE_ORDER
+from leap.domain import STAGE_ORDER, is_language
 from leap.errors import UsageError
 
 DEFAULTS: dict[str, Any] = {
@@ -175,14 +174,9 @@ TOPICS_PROVIDERS = ("llm", "simple", "none")
 # Durations and delays become timedelta and ffmpeg arguments; a week bounds every sane value
 # and keeps timedelta(seconds=...) from overflowing.
 MAX_SECONDS = 7 * 24 * 3600.0
+
+
 # "auto", or a BCP 47-like code: "ru", "en", "pt-BR", "zh-Hans".
-LANGUAGE_RE = re.compile(r"^(?:auto|[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)$")
-
-
-def is_language(value: Any) -> bool:
-    return isinstance(value, str) and LANGUAGE_RE.fullmatch(value) is not None
-
-
 def _number(value: Any, lo: float, hi: float, *, integer: bool = False) -> str | None:
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, int | float):
