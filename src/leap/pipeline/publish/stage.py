@@ -1,0 +1,135 @@
+"""The upload stage: every target of the recording is published once. Local export writes a
+folder per recording; a target already published is never published again unless forced."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from leap.context import open_context
+from leap.db.base import utcnow
+from leap.domain import CredentialStatus, TargetStatus
+from leap.errors import CredentialDead, LeapError
+from leap.pipeline.publish.local import export_local
+from leap.pipeline.publish.targets import RESERVED_KEY, STEPS_KEY, Publisher
+from leap.pipeline.publish.vk import publish_vk
+from leap.pipeline.publish.youtube import publish_youtube
+from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
+from leap.providers.http import Deferred, RetryableError
+from leap.services import publishing
+
+# The package's name: the CLI drops this logger's errors, which the stage's error already says
+# (cli/app.py, SaidByTheCommand).
+log = logging.getLogger(__package__)
+
+
+PUBLISHERS: dict[str, Publisher] = {
+    "local": export_local,
+    "youtube": publish_youtube,
+    "vk": publish_vk,
+}
+
+
+def run_upload(sc: StageContext) -> StageOutcome:
+    with open_context(sc.runtime, sc.scope) as ctx:
+        rec = ctx.repos.recordings.require(sc.recording_id)
+        pairs = publishing.ensure_targets(ctx, rec)
+        if sc.force and "republished" not in sc.state:
+            # Redo outputs once per run: a retry, a wake-up after a quota wait or a restart
+            # after a crash resumes instead of publishing yet again. The mark is written in
+            # the same transaction as the resets, so no crash can separate them.
+            reset = [t.id for t, _ in pairs if publishing.reset_for_republish(t)]
+            stage = ctx.repos.stages.find(run_id=sc.run_id, name=sc.stage.value)
+            if stage is not None:
+                stage.result = {**stage.result, "republished": reset}
+        plans = []
+        for t, p in pairs:
+            if t.status == TargetStatus.UPLOADED.value:
+                continue
+            cred = ctx.repos.credentials.get(p.credential_id) if p.credential_id else None
+            plans.append((t.id, p, cred, publishing.resolve_for(ctx, rec, p)))
+    if not pairs:
+        return StageOutcome(skipped=True, result={"reason": "the template names no presets"})
+    done: list[str] = []
+    failed: list[str] = []
+    dead: list[str] = []
+    transient: list[str] = []
+    deferred: list[datetime] = []
+    for target_id, preset, cred, meta in plans:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            target = ctx.repos.targets.require(target_id)
+            target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
+            # An upload slot saved by an earlier attempt must survive (it is how an unknown
+            # outcome is reconciled before anything is sent again), and so must the record of
+            # the extras done after an upload.
+            kept = {
+                k: v
+                for k, v in (target.sent_metadata or {}).items()
+                if k in ("vk_slot", STEPS_KEY, RESERVED_KEY)
+            }
+            target.sent_metadata = {**meta.values, **kept}
+            target.repairs = [r.__dict__ for r in meta.repairs]
+        try:
+            if cred is not None and cred.status == CredentialStatus.NEEDS_REAUTH.value:
+                raise CredentialDead("it was refused before; add it again once re-authorized")
+            url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)
+        except Deferred as exc:
+            # Not a failure: the quota resets (or flood control ends) at retry_at; the stage
+            # waits for it.
+            _finish(
+                sc, target_id, TargetStatus.DEFERRED, error=exc.message, deferred_until=exc.retry_at
+            )
+            deferred.append(exc.retry_at)
+            continue
+        except CredentialDead as exc:
+            name = cred.name if cred is not None else preset.name
+            why = f"re-authenticate {name}: {exc.message}"
+            _finish(sc, target_id, TargetStatus.FAILED, error=why)
+            log.error("recording %s, target %s: %s", rec.id, preset.name, why)
+            failed.append(f"{preset.name}: {why}")
+            dead.append(preset.name)
+            continue
+        except RetryableError as exc:  # the in-stage retries ran out: the stage retries later
+            _finish(sc, target_id, TargetStatus.FAILED, error=exc.message)
+            transient.append(f"{preset.name}: {exc.message}")
+            continue
+        except LeapError as exc:
+            _finish(sc, target_id, TargetStatus.FAILED, error=exc.message)
+            failed.append(f"{preset.name}: {exc.message}")
+            continue
+        _finish(sc, target_id, TargetStatus.UPLOADED, url=url)
+        done.append(preset.name)
+    if deferred:
+        # Targets that failed meanwhile keep their error and are tried again on that pass.
+        wait = max(1.0, (min(deferred) - utcnow()).total_seconds())
+        raise Waiting(f"{len(deferred)} target(s) wait for the platform (quota or flood)", wait)
+    if transient:
+        raise RetryableError(
+            f"{len(transient)} of {len(pairs)} target(s) will be retried: " + "; ".join(transient),
+            provider="upload",
+        )
+    if failed:
+        message = f"{len(failed)} of {len(pairs)} target(s) failed: " + "; ".join(failed)
+        if len(dead) == len(failed):  # only dead credentials: the CLI's exit code 5
+            raise CredentialDead(message)
+        raise LeapError(message)
+    return StageOutcome(result={"published": done, "targets": len(pairs)})
+
+
+def _finish(
+    sc: StageContext,
+    target_id: int,
+    status: TargetStatus,
+    *,
+    url: str | None = None,
+    error: str | None = None,
+    deferred_until: datetime | None = None,
+) -> None:
+    with open_context(sc.runtime, sc.scope) as ctx:
+        target = ctx.repos.targets.require(target_id)
+        target.status, target.error = status.value, error
+        target.deferred_until = deferred_until
+        if url is not None:
+            target.url = url if "://" in url else f"file://{url}"
+            target.remote_id = url
+            target.uploaded_at = utcnow()
