@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leap.text.topics_offline import section_titles, simple_topics
+from leap.text.topics.offline import section_titles, simple_topics
 from leap.text.transcript import Segment, Transcript
 
 ROOT = Path(__file__).resolve().parent.parent

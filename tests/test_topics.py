@@ -35,7 +35,7 @@ from leap.text.topics import (
     snap,
     windows,
 )
-from leap.text.topics_offline import simple_topics
+from leap.text.topics.offline import simple_topics
 from leap.text.transcript import Segment, Transcript, Word
 from tests.fakes.llm import FakeChat
 from tests.fakes.server import mock_transport, serve

@@ -26,7 +26,7 @@ from leap.services import clients, usage
 from leap.text.silence import Filtered, drop_in_silence
 from leap.text.subtitles import build_cues, to_srt, to_vtt
 from leap.text.topics import Topics, TopicsParseError, extract_with_llm
-from leap.text.topics_offline import simple_topics
+from leap.text.topics.offline import simple_topics
 from leap.text.transcript import Transcript
 from leap.text.vtt import cut_to, parse_vtt
 
