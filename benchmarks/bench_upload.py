@@ -1,8 +1,9 @@
 """Upload benchmark: LEAP's YouTube resumable upload against `curl -T`, same file, same server,
 same run; and LEAP's peak RSS while it uploads.
 
-The server speaks the resumable protocol of API_CONTRACTS §2 (token, session start, chunk PUTs
-with Content-Range, 308 with Range, the final 200 with the video) and drains request bodies
+The server speaks YouTube's resumable protocol (docs/platforms.md, "YouTube: resumable
+upload": token, session start, chunk PUTs with Content-Range, 308 with Range, the final 200
+with the video) and drains request bodies
 with `recv_into` into one reused buffer, so it costs little CPU and the figures measure the
 clients. LEAP runs in a child process so its VmHWM is its own; after every chunk it commits the
 confirmed offset to SQLite, as the upload stage does. A second, smaller run goes through the

@@ -22,7 +22,7 @@ from leap.db.scope import Scope
 from leap.services import runs, users
 
 LONG_TITLE = "Analysis of time series, lecture 12: ARIMA, seasonal models and forecasting " * 2
-# CLI.md's `recordings list --json` keys.
+# `recordings list --json` keys (docs/cli.md, "JSON output").
 LIST_KEYS = {
     "id",
     "external_id",

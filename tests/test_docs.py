@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,57 @@ def test_readme_documents_every_exit_code() -> None:
     }
     for code in codes:
         assert f"| {code} |" in readme, f"exit code {code} is not in README's table"
+
+
+# A citation in code or tests: docs/NAME.md, optionally followed by the section's title in
+# quotes ("Zoom: downloads"), or by `the "X:" sections` for a family of sections.
+CITATION = re.compile(r'docs/([\w-]+\.md)(?:, (?:the )?"([^"]+)")?')
+OUTSIDE = re.compile(r"API_CONTRACTS|ENGINEERING_NOTES|\bCLI\.md|STYLE\.md|PRODUCT\.md")
+
+
+def _sources() -> list[Path]:
+    return [
+        p
+        for folder in ("src", "tests", "benchmarks", "migrations", "scripts")
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file()
+        and p.suffix in (".py", "")
+        and "__pycache__" not in p.parts
+        and p != Path(__file__).resolve()  # this file names the patterns it looks for
+    ]
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return ""
+
+
+def test_the_code_cites_only_documents_in_the_repository() -> None:
+    outside = [str(p.relative_to(ROOT)) for p in _sources() if OUTSIDE.search(_text(p))]
+    assert not outside, f"cite a document outside the repository: {outside}"
+
+
+def test_every_cited_document_and_section_exists() -> None:
+    missing = []
+    for path in _sources():
+        text = " ".join(_text(path).split())  # a citation may wrap across comment lines
+        text = text.replace(" # ", " ")
+        for doc, section in CITATION.findall(text):
+            target = ROOT / "docs" / doc
+            if not target.is_file():
+                missing.append(f"{path.relative_to(ROOT)}: docs/{doc}")
+                continue
+            if not section:
+                continue
+            headings = [
+                ln.lstrip("#").strip() for ln in _text(target).splitlines() if ln.startswith("#")
+            ]
+            if section.endswith(":"):
+                found = any(h.startswith(section) for h in headings)
+            else:
+                found = section in headings
+            if not found:
+                missing.append(f'{path.relative_to(ROOT)}: docs/{doc}, "{section}"')
+    assert not missing, missing

@@ -75,7 +75,7 @@ def test_process_now_downloads_trims_and_extracts_audio(
     rec = show(cli, rid)
     assert rec["status"] == "processed" and rec["progress"] == 100
     for key in ("files", "config", "stages", "artifacts", "trim", "targets"):
-        assert key in rec, key  # CLI.md's `recordings show --json` keys
+        assert key in rec, key  # `recordings show --json` keys (docs/cli.md, "JSON output")
     assert rec["config"]["trim"]["min_keep_s"] == 5  # the template's value, read live
     stages = {s["name"]: s for s in rec["stages"]}
     assert stages["download"]["status"] == "done" and stages["trim"]["status"] == "done"

@@ -163,7 +163,8 @@ def test_dead_credential_fails_only_its_target(
     fake, _ = youtube
     fake.invalid_grant = True
     res = cli("process", str(ready), "--now")
-    assert res.code == 5 and "Traceback" not in res.stderr  # 5: re-authenticate (CLI.md)
+    # 5: re-authenticate (docs/cli.md, "Exit codes")
+    assert res.code == 5 and "Traceback" not in res.stderr
     assert "re-authenticate" in res.stderr
     t = targets(cli, ready)
     assert t["yt"]["status"] == "failed" and "re-authenticate" in t["yt"]["error"]

@@ -1,4 +1,4 @@
-"""Stage failures are said once, as one line, with the exit code CLI.md documents: a source
+"""Stage failures are said once, as one line, with the exit code docs/cli.md documents: a source
 gone, swapped or garbage, an unreadable or damaged artifact, an unusable media folder, a bad
 processing setting, and a queue that does not answer. Never a traceback, never "internal
 error", and always the reason on the stage row."""

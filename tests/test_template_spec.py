@@ -20,7 +20,8 @@ from leap.specs.template import (
     to_toml,
 )
 
-# The documented example from CLI.md, verbatim (including `presets` after [metadata]).
+# The template example of LEAP's interface specification, verbatim, with `presets` written
+# after [metadata] as it was there (the format: docs/cli.md, "Template files").
 DOC_EXAMPLE = r"""
 name = "time-series"            # unique per user
 order = 10                      # evaluation order; the first matching template wins

@@ -68,7 +68,8 @@ class QueueSettings(_Section):
     backend: Literal["sqlite", "postgres", "redis", "memory"] = "sqlite"
     url: str = ""  # sqlite: file path (default data_dir/queue.db); postgres/redis: DSN
     name: str = "leap"
-    # Idle pickup latency of SqliteHuey is bounded by its polling back-off (ENGINEERING_NOTES).
+    # Idle pickup latency of SqliteHuey is bounded by its polling back-off (docs/internals.md,
+    # "Queue latency").
     max_delay: float = Field(default=0.25, gt=0, le=60)
 
 

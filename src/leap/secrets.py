@@ -58,7 +58,8 @@ def _keyring_get(username: str) -> str | None:
     try:
         value = keyring.get_password(KEYRING_SERVICE, username)
     except (KeyringError, RuntimeError):
-        # Headless Linux has no usable backend (ENGINEERING_NOTES); the key file takes over.
+        # Headless Linux has no usable backend (docs/internals.md, "Secrets and the keyring"); the
+        # key file takes over.
         return None
     return value if isinstance(value, str) else None
 

@@ -1,5 +1,6 @@
-"""A fake Fireworks audio API (API_CONTRACTS §4) that really listens: sync transcription on
-both hosts' paths with every granularity encoding, and the Batch API (body as a JSON string)."""
+"""A fake Fireworks audio API (docs/platforms.md, "Fireworks: transcription") that really listens:
+sync transcription on both hosts' paths with every granularity encoding, and the Batch API (body as
+a JSON string)."""
 
 from __future__ import annotations
 

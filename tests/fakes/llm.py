@@ -1,6 +1,7 @@
-"""A fake DeepSeek/OpenAI-compatible chat server (API_CONTRACTS §5, §6): /chat/completions with
-and without /v1, Bearer auth, JSON mode, usage, deterministic answers read off the prompt, and
-fault knobs for every quirk the client claims to survive."""
+"""A fake DeepSeek/OpenAI-compatible chat server (docs/platforms.md, "DeepSeek: chat" and
+"OpenAI-compatible servers"): /chat/completions with and without /v1, Bearer auth, JSON mode, usage,
+deterministic answers read off the prompt, and fault knobs for every quirk the client claims to
+survive."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""A fake OpenAI-compatible `/v1/audio/transcriptions` (API_CONTRACTS §6) that really listens:
-it decodes the uploaded audio (tests.fakes.audio_words) and answers what was "said" in it.
+"""A fake OpenAI-compatible `/v1/audio/transcriptions` (docs/platforms.md, "OpenAI-compatible
+servers") that really listens: it decodes the uploaded audio (tests.fakes.audio_words) and answers
+what was "said" in it.
 
 Also the machinery FakeFireworks shares: multipart parsing, response rendering, fault knobs,
 latency proportional to the audio's length, and decode caching.

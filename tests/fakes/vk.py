@@ -1,6 +1,6 @@
-"""A faithful in-memory VK (API_CONTRACTS §3): API methods answering errors with HTTP 200,
-video.save slots, a streamed multipart upload endpoint that hashes bytes as they arrive, and
-the VK ID token endpoint with device_id and refresh-token rotation, plus fault knobs."""
+"""A faithful in-memory VK (docs/platforms.md, the "VK:" sections): API methods answering errors
+with HTTP 200, video.save slots, a streamed multipart upload endpoint that hashes bytes as they
+arrive, and the VK ID token endpoint with device_id and refresh-token rotation, plus fault knobs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""A faithful in-memory YouTube (API_CONTRACTS §2): refresh-token endpoint, resumable uploads
-that hash bytes as they arrive (never holding the file), thumbnails, playlist items, captions,
-the uploads listing used for marker search, and fault knobs for every failure we handle."""
+"""A faithful in-memory YouTube (docs/platforms.md, the "YouTube:" sections): refresh-token
+endpoint, resumable uploads that hash bytes as they arrive (never holding the file), thumbnails,
+playlist items, captions, the uploads listing used for marker search, and fault knobs for every
+failure we handle."""
 
 from __future__ import annotations
 
@@ -242,7 +243,8 @@ class FakeYouTube:
         mime = request.headers.get("X-Upload-Content-Type")
         if not length or not mime:
             return google_error(400, "badRequest", "X-Upload-Content-* headers are required")
-        # What YouTube takes (API_CONTRACTS §2.3); sessions[...].mime records what was declared.
+        # What YouTube takes (docs/platforms.md, "YouTube: the video resource"); sessions[...].mime
+        # records what was declared.
         if not (mime.startswith("video/") or mime == "application/octet-stream"):
             return google_error(400, "badRequest", f"Media type '{mime}' is not supported")
         metadata = json.loads(request.content or b"{}")
@@ -250,7 +252,8 @@ class FakeYouTube:
         title = str(snippet.get("title") or "")
         description = str(snippet.get("description") or "")
         tags = [str(t) for t in snippet.get("tags") or []]
-        # YouTube's documented limits (API_CONTRACTS §2.3): a request past them is refused.
+        # YouTube's documented limits (docs/platforms.md, "YouTube: the video resource"): a request
+        # past them is refused.
         if not title.strip() or len(title) > 100 or "<" in title or ">" in title:
             return google_error(400, "invalidTitle")
         if len(description.encode()) > 5000 or "<" in description or ">" in description:

@@ -1,6 +1,7 @@
-"""A faithful in-memory Zoom (API_CONTRACTS §1): OAuth token endpoint, users, the recordings
-listing with month limits and page tokens, single-meeting lookups with UUID double-decoding,
-downloads that redirect to a pre-signed CDN, and fault knobs for every failure we handle."""
+"""A faithful in-memory Zoom (docs/platforms.md, the "Zoom:" sections): OAuth token endpoint,
+users, the recordings listing with month limits and page tokens, single-meeting lookups with
+UUID double-decoding, downloads that redirect to a pre-signed CDN, and fault knobs for every
+failure we handle."""
 
 from __future__ import annotations
 

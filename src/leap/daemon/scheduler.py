@@ -1,6 +1,6 @@
-"""The scheduler: jobs only enqueue. Exactly one leapd per install runs it (ENGINEERING_NOTES:
-two schedulers on one job store ran a job 19 times in 10 s): a lock file next to a SQLite
-database, a session-level advisory lock on PostgreSQL."""
+"""The scheduler: jobs only enqueue. Exactly one leapd per install runs it (docs/internals.md, "One
+scheduler per install": two schedulers on one job store ran a job 19 times in 10 s): a lock file
+next to a SQLite database, a session-level advisory lock on PostgreSQL."""
 
 from __future__ import annotations
 

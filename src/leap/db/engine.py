@@ -16,8 +16,9 @@ from leap.errors import ConfigError
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # pysqlite's implicit transactions let SELECT-then-UPDATE race (ENGINEERING_NOTES); we
-    # turn them off here and issue BEGIN IMMEDIATE ourselves in `_sqlite_begin`.
+    # pysqlite's implicit transactions let SELECT-then-UPDATE race (docs/internals.md, "SQLite
+    # transactions and claims"); we turn them off here and issue BEGIN IMMEDIATE ourselves in
+    # `_sqlite_begin`.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

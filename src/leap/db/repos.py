@@ -225,8 +225,9 @@ class StageRepo(Repo[m.StageResult]):
     noun = "stage"
 
     def claim(self, stage_id: int, worker: str, now: datetime) -> bool:
-        """queued -> running for one worker, in one statement (ENGINEERING_NOTES: a SELECT
-        then UPDATE let several processes claim the same job)."""
+        """queued -> running for one worker, in one statement (docs/internals.md, "SQLite
+        transactions and claims": a SELECT then UPDATE let several processes claim the same
+        job)."""
         S = m.StageResult
         stmt = (
             update(S)

@@ -444,7 +444,8 @@ def _with_query_token(url: str, token: str) -> str:
 def _auth_modes(
     url: str, bearer: str | None, query_token: str | None
 ) -> list[tuple[str, dict[str, str]]]:
-    # API_CONTRACTS §1.4: the header first; ?access_token= only as the legacy fallback.
+    # docs/platforms.md, "Zoom: downloads": the header first; ?access_token= only as the legacy
+    # fallback.
     modes: list[tuple[str, dict[str, str]]] = []
     if bearer:
         modes.append((url, {"Authorization": f"Bearer {bearer}"}))

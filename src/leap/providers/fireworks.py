@@ -1,5 +1,6 @@
-"""Fireworks AI's Whisper (API_CONTRACTS §4): the synchronous transcription endpoint, and the
-cheaper Batch API whose submit and poll are separate calls, so a job id survives a restart."""
+"""Fireworks AI's Whisper (docs/platforms.md, "Fireworks: transcription"): the synchronous
+transcription endpoint, and the cheaper Batch API whose submit and poll are separate calls, so a job
+id survives a restart."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# API_CONTRACTS §5.1: deepseek-chat/deepseek-reasoner answer 400 since 2026-07-24.
+# docs/platforms.md, "DeepSeek: chat": deepseek-chat/deepseek-reasoner answer 400 since 2026-07-24.
 DEFAULT_BASE_URL = "https://api.deepseek.com"
 DEFAULT_MODEL = "deepseek-flash"
 FALLBACK_MODEL = "deepseek-v4-flash"

@@ -1,5 +1,6 @@
-"""Any OpenAI-compatible `/v1/audio/transcriptions` (API_CONTRACTS §6): OpenAI's whisper-1, or
-a self-hosted faster-whisper server (speaches and the like), where the API key may be absent."""
+"""Any OpenAI-compatible `/v1/audio/transcriptions` (docs/platforms.md, "OpenAI-compatible
+servers"): OpenAI's whisper-1, or a self-hosted faster-whisper server (speaches and the like), where
+the API key may be absent."""
 
 from __future__ import annotations
 

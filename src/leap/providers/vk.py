@@ -1,6 +1,6 @@
-"""VK (API_CONTRACTS §3): VK ID OAuth 2.1 refresh with device_id and token rotation, API calls
-whose errors arrive with HTTP 200, video.save, a streamed multipart upload to upload_url, and
-marker lookup to reconcile an upload whose outcome is unknown."""
+"""VK (docs/platforms.md, the "VK:" sections): VK ID OAuth 2.1 refresh with device_id and token
+rotation, API calls whose errors arrive with HTTP 200, video.save, a streamed multipart upload to
+upload_url, and marker lookup to reconcile an upload whose outcome is unknown."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""YouTube Data API v3 (API_CONTRACTS §2): refresh-token OAuth, resumable video upload with
-crash-safe resume, thumbnails, playlist items, captions, and quota-aware error mapping."""
+"""YouTube Data API v3 (docs/platforms.md, the "YouTube:" sections): refresh-token OAuth, resumable
+video upload with crash-safe resume, thumbnails, playlist items, captions, and quota-aware error
+mapping."""
 
 from __future__ import annotations
 
@@ -88,9 +89,10 @@ class ThumbnailResult:
 
 
 # The container each file extension names, as YouTube's upload declares it. YouTube takes
-# `video/*` or application/octet-stream (API_CONTRACTS §2.3); anything else it is not told
-# about (an .m4a of audio only, an unknown extension) goes as application/octet-stream and
-# YouTube sniffs it, which beats naming a container the file is not in.
+# `video/*` or application/octet-stream (docs/platforms.md, "YouTube: the video resource");
+# anything else it is not told about (an .m4a of audio only, an unknown extension) goes as
+# application/octet-stream and YouTube sniffs it, which beats naming a container the file is
+# not in.
 VIDEO_MIME = {
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",

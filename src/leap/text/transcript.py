@@ -55,7 +55,7 @@ class Transcript:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The `leap transcript show --format json` shape (CLI.md)."""
+        """The `leap transcript show --format json` shape (docs/cli.md, "JSON output")."""
         return {
             "language": self.language,
             "duration_s": self.duration_s,

@@ -13,7 +13,8 @@ from leap.text.topics.times import chapter_stamp
 RawTopic = tuple[float, str]
 Partial = tuple[list[str], list[RawTopic]]
 
-# YouTube (API_CONTRACTS §2.9): at least 3 chapters, the first at 0:00, each at least 10 s.
+# YouTube (docs/platforms.md, "YouTube: chapters in the description"): at least 3 chapters, the
+# first at 0:00, each at least 10 s.
 MIN_CHAPTERS = 3
 MIN_CHAPTER_S = 10.0
 # A first topic starting this close to 0:00 is moved there; a later one gets an intro before it.
@@ -48,7 +49,7 @@ class Topics:
     provider: str
 
     def to_json(self) -> dict[str, Any]:
-        """The `leap topics show --json` shape (CLI.md)."""
+        """The `leap topics show --json` shape (docs/cli.md, "JSON output")."""
         return {
             "themes": list(self.themes),
             "topics": [{"start": t.start, "title": t.title} for t in self.topics],
