@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leap.db.models import Credential, InputSource, Plan, Recording, Template, User
+from leap.db.models import (
+    Credential,
+    InputSource,
+    OutputPreset,
+    OutputTarget,
+    PipelineRun,
+    Plan,
+    Recording,
+    StageResult,
+    Template,
+    User,
+)
+from leap.domain import StageStatus
 from leap.logs import redact
 
 
@@ -99,4 +111,70 @@ def template_view(tpl: Template, presets: list[str], recordings: int) -> dict[st
         "metadata": tpl.meta,
         "presets": presets,
         "recordings": recordings,
+    }
+
+
+def preset_view(p: OutputPreset, credential: str | None) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "platform": p.platform,
+        "credential": credential,
+        "metadata": p.meta,
+    }
+
+
+def stage_view(st: StageResult, fraction: float | None) -> dict[str, Any]:
+    return {
+        "name": st.name,
+        "status": st.status,
+        "attempts": st.attempts,
+        # null for a failed or cancelled stage: it shows "failed", never a percentage.
+        "progress": None if fraction is None else round(fraction * 100),
+        "started_at": iso(st.started_at),
+        "finished_at": iso(st.finished_at),
+        "error": st.error,
+        "run_id": st.run_id,
+    }
+
+
+def run_view(
+    run: PipelineRun, stages: list[StageResult], fractions: list[float | None]
+) -> dict[str, Any]:
+    """A run and its stages (in order, each with its progress fraction or None)."""
+    return {
+        "run_id": run.id,
+        "recording_id": run.recording_id,
+        "status": run.status,
+        "forced": run.forced,
+        "created_at": iso(run.created_at),
+        "finished_at": iso(run.finished_at),
+        "error": run.error,
+        "exit_code": next(
+            (
+                int(s.result.get("exit_code", 1))
+                for s in stages
+                if s.status == StageStatus.FAILED.value
+            ),
+            None,
+        ),
+        "stages": [stage_view(s, f) for s, f in zip(stages, fractions, strict=True)],
+    }
+
+
+def target_view(target: OutputTarget, preset: str | None) -> dict[str, Any]:
+    return {
+        "preset": preset,
+        "platform": target.platform,
+        "status": target.status,
+        "remote_id": target.remote_id,
+        "url": target.url,
+        "error": target.error,
+        "repairs": target.repairs,
+        # Extras of a YouTube publish that ended in a warning (thumbnail refused, ...).
+        "warnings": [
+            f"{step}: {outcome.removeprefix('warning: ')}"
+            for step, outcome in ((target.sent_metadata or {}).get("youtube_steps") or {}).items()
+            if str(outcome).startswith("warning: ")
+        ],
     }

@@ -13,6 +13,7 @@ from leap.context import Context
 from leap.db.models import OutputPreset
 from leap.services import presets
 from leap.specs.preset import PresetSpec, parse_preset
+from leap.views import preset_view
 
 app = typer.Typer(
     help="Output presets: where and how recordings are published.", no_args_is_help=True
@@ -29,13 +30,7 @@ def read_spec(path: Path) -> PresetSpec:
 
 def _view(c: Context, p: OutputPreset) -> dict[str, Any]:
     cred = c.repos.credentials.get(p.credential_id) if p.credential_id else None
-    return {
-        "id": p.id,
-        "name": p.name,
-        "platform": p.platform,
-        "credential": cred.name if cred else None,
-        "metadata": p.meta,
-    }
+    return preset_view(p, cred.name if cred else None)
 
 
 @app.command("add")

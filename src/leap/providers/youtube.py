@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from leap.config import YouTubeSettings
 from leap.errors import QuotaExceeded, UsageError
 from leap.providers.http import (
     TRANSIENT_ERRORS,
@@ -41,10 +42,11 @@ from leap.providers.http import (
 PROVIDER = "youtube"
 Clock = Callable[[], float]
 CHUNK_ALIGN = 256 * 1024  # every chunk but the last must be a multiple of this
-# 32 MiB: each chunk costs a round trip and a commit of the offset, so small chunks cost
-# throughput (8 MiB: 0.68x curl -T on loopback, 32 MiB: 0.91x; benchmarks/bench_upload.py),
-# while memory does not depend on it (chunks stream from disk) and a crash re-sends at most one.
-DEFAULT_CHUNK_SIZE = 128 * CHUNK_ALIGN
+# The setting's default ([youtube] upload_chunk_mb, 32 MiB), one number in one place. Each
+# chunk costs a round trip and a commit of the offset, so small chunks cost throughput (8 MiB:
+# 0.68x curl -T on loopback, 32 MiB: 0.91x; benchmarks/bench_upload.py), while memory does not
+# depend on it (chunks stream from disk) and a crash re-sends at most one.
+DEFAULT_CHUNK_SIZE = YouTubeSettings.model_fields["upload_chunk_mb"].default * 1024 * 1024
 EXPIRY_MARGIN_S = 60.0
 THUMBNAIL_MAX_BYTES = 2 * 1024 * 1024  # the stricter of the two documented caps (§2.4)
 PACIFIC = ZoneInfo("America/Los_Angeles")

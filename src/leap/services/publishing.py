@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leap import views
 from leap.artifacts import load as load_artifact
 from leap.context import Context
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
@@ -184,20 +185,7 @@ def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
 
 def target_view(ctx: Context, target: OutputTarget) -> dict[str, Any]:
     preset = ctx.repos.presets.get(target.preset_id)
-    return {
-        "preset": preset.name if preset else None,
-        "platform": target.platform,
-        "status": target.status,
-        "remote_id": target.remote_id,
-        "url": target.url,
-        "error": target.error,
-        "repairs": target.repairs,
-        "warnings": [
-            f"{step}: {outcome.removeprefix('warning: ')}"
-            for step, outcome in ((target.sent_metadata or {}).get("youtube_steps") or {}).items()
-            if str(outcome).startswith("warning: ")
-        ],
-    }
+    return views.target_view(target, preset.name if preset else None)
 
 
 def check_export_path(ctx: Context, value: Any, where: str) -> None:

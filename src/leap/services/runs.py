@@ -7,14 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from leap import states
+from leap import states, views
 from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import PipelineRun, Recording, StageResult
 from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
 from leap.errors import Conflict, NotFound, UsageError
 from leap.specs.processing import Resolved, processing_layers, resolve
-from leap.views import iso
 
 STAGE_TASK = "leap.stage"
 OPEN = (StageStatus.PENDING.value, StageStatus.QUEUED.value, StageStatus.RUNNING.value)
@@ -316,39 +315,12 @@ def failed_since(ctx: Context, since: datetime | None) -> list[Recording]:
 
 
 def stage_view(st: StageResult) -> dict[str, Any]:
-    return {
-        "name": st.name,
-        "status": st.status,
-        "attempts": st.attempts,
-        # null for a failed or cancelled stage: it shows "failed", never a percentage.
-        "progress": None if (f := stage_fraction(st)) is None else round(f * 100),
-        "started_at": iso(st.started_at),
-        "finished_at": iso(st.finished_at),
-        "error": st.error,
-        "run_id": st.run_id,
-    }
+    return views.stage_view(st, stage_fraction(st))
 
 
 def run_view(ctx: Context, run: PipelineRun) -> dict[str, Any]:
     rows = ctx.repos.stages.list(run_id=run.id, order_by=(StageResult.position,))
-    return {
-        "run_id": run.id,
-        "recording_id": run.recording_id,
-        "status": run.status,
-        "forced": run.forced,
-        "created_at": iso(run.created_at),
-        "finished_at": iso(run.finished_at),
-        "error": run.error,
-        "exit_code": next(
-            (
-                int(s.result.get("exit_code", 1))
-                for s in rows
-                if s.status == StageStatus.FAILED.value
-            ),
-            None,
-        ),
-        "stages": [stage_view(s) for s in rows],
-    }
+    return views.run_view(run, rows, [stage_fraction(s) for s in rows])
 
 
 def current_artifacts(
