@@ -504,7 +504,7 @@ def _print_runs(state: AppState, data: dict[str, Any]) -> None:
 
 
 def _stage_row(stage: dict[str, Any]) -> dict[str, Any]:
-    # A stage that ended without finishing says so instead of a percentage (runs.stage_view).
+    # A stage that ended without finishing says so instead of a percentage (views.stage_view).
     pct = stage["progress"]
     started, ended = stage["started_at"], stage["finished_at"]
     return {

@@ -314,10 +314,6 @@ def failed_since(ctx: Context, since: datetime | None) -> list[Recording]:
     return [r for r in recs if since is None or r.updated_at >= since]
 
 
-def stage_view(st: StageResult) -> dict[str, Any]:
-    return views.stage_view(st, stage_fraction(st))
-
-
 def run_view(ctx: Context, run: PipelineRun) -> dict[str, Any]:
     rows = ctx.repos.stages.list(run_id=run.id, order_by=(StageResult.position,))
     return views.run_view(run, rows, [stage_fraction(s) for s in rows])
