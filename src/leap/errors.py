@@ -4,6 +4,7 @@ LeapError (1)                 the operation failed
 ├── StorageError (1)          a file or folder failed at the OS level (path + reason)
 ├── ArtifactError (1)         an earlier stage's output is missing or unreadable
 ├── QueueUnavailable (1)      the queue server could not be reached
+├── AuthorizationFailed (1)   an OAuth consent was denied, timed out or came back wrong
 ├── UsageError (2)            bad arguments or input file
 │   └── PermissionDenied (2)  a non-admin acting on another user
 ├── NotFound (3)              no such user, recording, template, ...
@@ -29,6 +30,10 @@ class LeapError(Exception):
         message = redact(message)
         super().__init__(message)
         self.message = message
+
+
+class AuthorizationFailed(LeapError):
+    """`leap oauth`: the browser side did not end in a usable code; nothing was stored."""
 
 
 class UsageError(LeapError):

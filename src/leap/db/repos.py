@@ -40,6 +40,22 @@ class Repo(Generic[M]):
             raise NotFound(f"{self.noun} {id_} not found")
         return obj
 
+    def lock(self, id_: int) -> M:
+        """`require`, holding the row until the unit of work ends: FOR UPDATE on PostgreSQL;
+        on SQLite every transaction already holds the database's write lock (BEGIN
+        IMMEDIATE), which this waits for like any other writer."""
+        pk = self.model.__mapper__.primary_key[0]
+        stmt = (
+            select(self.model)
+            .where(pk == id_)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        obj = self.session.scalars(stmt).one_or_none()
+        if obj is None:
+            raise NotFound(f"{self.noun} {id_} not found")
+        return obj
+
     def find(self, **filters: Any) -> M | None:
         return self.session.scalars(select(self.model).where(*self._where(filters))).first()
 

@@ -31,10 +31,10 @@ from leap.providers.http import (
     send_with_retry,
     token_grant,
 )
+from leap.providers.oauth import MemoryStore, RotatingAuth, TokenStore
 
 PROVIDER = "vk"
 Clock = Callable[[], float]
-EXPIRY_MARGIN_S = 60.0
 DEFAULT_TOKEN_LIFETIME_S = 3600  # VK ID access tokens live an hour (§3.4)
 DEFAULT_WEB_BASE_URL = "https://vk.com"
 REAUTH_HINT = "re-authenticate the VK credential"
@@ -90,10 +90,11 @@ class _AuthFailed(PermanentError):
     """VK error 5 on an API call: the access token is dead; refresh once and retry."""
 
 
-class VKAuth:
-    """VK ID OAuth 2.1 tokens. Refreshes a minute before expiry or when asked after error 5,
-    with grant_type=refresh_token and the device_id (§3.4). Every refresh rotates the refresh
-    token, so `on_refresh` gets the new set and must persist it before it is used."""
+class VKAuth(RotatingAuth[VKTokens]):
+    """VK ID OAuth 2.1 tokens. Refreshes a minute before expiry or after error 5, with
+    grant_type=refresh_token and the device_id (§3.4), through the store: every refresh
+    rotates the refresh token, so the store saves the new set before it is used, and
+    serialises refreshes so that no two holders spend the same refresh token."""
 
     def __init__(
         self,
@@ -101,47 +102,34 @@ class VKAuth:
         *,
         id_base_url: str,
         tokens: VKTokens,
-        on_refresh: Callable[[VKTokens], None],
+        on_refresh: Callable[[VKTokens], None] | None = None,
+        store: TokenStore[VKTokens] | None = None,
         clock: Clock = time.time,
         policy: RetryPolicy | None = None,
         sleep: Sleep = time.sleep,
     ) -> None:
         self._http = http
         self._url = id_base_url.rstrip("/") + "/oauth2/auth"
-        self._tokens = tokens
-        self._on_refresh = on_refresh
-        self._clock = clock
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
-        # A rotated set whose persisting failed: the old refresh token is already dead at VK,
-        # so keep the new set and persist it again before any use.
-        self._unsaved: VKTokens | None = None
         self.refresh_count = 0
-
-    @property
-    def tokens(self) -> VKTokens:
-        return self._tokens
+        if store is None:
+            store = MemoryStore(tokens, on_refresh or (lambda _t: None), clock=clock)
+        super().__init__(tokens, self._grant, store, clock=clock)
 
     @property
     def can_refresh(self) -> bool:
-        t = self._tokens
+        t = self.tokens
         return bool(t.refresh_token and t.device_id and t.client_id)
 
     def token(self) -> str:
-        if self._unsaved is not None:
-            self._persist(self._unsaved)
-        expires_at = self._tokens.expires_at
-        if (
-            self.can_refresh
-            and expires_at is not None
-            and self._clock() >= expires_at - EXPIRY_MARGIN_S
-        ):
-            self.refresh()
-        return self._tokens.access_token
+        if not self.can_refresh and self.tokens.access_token:
+            # A pasted token cannot be renewed: use it until VK refuses it (error 5).
+            return self.tokens.access_token
+        return super().token()
 
-    def refresh(self) -> None:
+    def _grant(self, t: VKTokens) -> VKTokens:
         """Trade the refresh token for a new set; CredentialRejected when that is impossible."""
-        t = self._tokens
         if not (t.refresh_token and t.device_id and t.client_id):
             raise CredentialRejected(
                 "vk: the access token was refused and there is no refresh token, device_id "
@@ -168,21 +156,8 @@ class VKAuth:
             raise PermanentError(
                 "vk: the VK ID token response carries a foreign state", provider=PROVIDER
             )
-        lifetime = data.get("expires_in")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-            lifetime = DEFAULT_TOKEN_LIFETIME_S
-        new_refresh = data.get("refresh_token")
-        new_device = data.get("device_id")
-        self._persist(
-            VKTokens(
-                access_token=data["access_token"],
-                refresh_token=new_refresh if isinstance(new_refresh, str) else t.refresh_token,
-                device_id=new_device if isinstance(new_device, str) else t.device_id,
-                expires_at=self._clock() + float(lifetime),
-                client_id=t.client_id,
-            )
-        )
         self.refresh_count += 1
+        return tokens_from_response(data, t, self._clock())
 
     def _classify(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -200,11 +175,21 @@ class VKAuth:
                 )
         classify_response(response, PROVIDER, datetime.fromtimestamp(self._clock(), UTC))
 
-    def _persist(self, new: VKTokens) -> None:
-        self._unsaved = new
-        self._on_refresh(new)
-        self._unsaved = None
-        self._tokens = new
+
+def tokens_from_response(data: Mapping[str, Any], previous: VKTokens, now: float) -> VKTokens:
+    """The token set of a VK ID token response; what it omits is kept from `previous`."""
+    lifetime = data.get("expires_in")
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+        lifetime = DEFAULT_TOKEN_LIFETIME_S
+    new_refresh = data.get("refresh_token")
+    new_device = data.get("device_id")
+    return VKTokens(
+        access_token=str(data["access_token"]),
+        refresh_token=new_refresh if isinstance(new_refresh, str) else previous.refresh_token,
+        device_id=new_device if isinstance(new_device, str) else previous.device_id,
+        expires_at=now + float(lifetime),
+        client_id=previous.client_id,
+    )
 
 
 def _multipart(
@@ -272,7 +257,7 @@ class VKClient:
                 raise CredentialRejected(
                     f"{exc.message}; {REAUTH_HINT}", provider=PROVIDER
                 ) from exc
-            self._auth.refresh()
+            self._auth.invalidate()
         try:
             return self._call_once(method, params)
         except _AuthFailed as exc:

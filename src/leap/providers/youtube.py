@@ -38,6 +38,7 @@ from leap.providers.http import (
     send_with_retry,
     token_grant,
 )
+from leap.providers.oauth import MemoryStore, RotatingAuth, TokenStore
 
 PROVIDER = "youtube"
 Clock = Callable[[], float]
@@ -47,7 +48,6 @@ CHUNK_ALIGN = 256 * 1024  # every chunk but the last must be a multiple of this
 # 0.68x curl -T on loopback, 32 MiB: 0.91x; benchmarks/bench_upload.py), while memory does not
 # depend on it (chunks stream from disk) and a crash re-sends at most one.
 DEFAULT_CHUNK_SIZE = YouTubeSettings.model_fields["upload_chunk_mb"].default * 1024 * 1024
-EXPIRY_MARGIN_S = 60.0
 THUMBNAIL_MAX_BYTES = 2 * 1024 * 1024  # the stricter of the two documented caps (§2.4)
 PACIFIC = ZoneInfo("America/Los_Angeles")
 REAUTH_HINT = "re-authenticate the YouTube credential"
@@ -181,9 +181,19 @@ def add_marker(metadata_body: dict[str, Any], marker: str) -> dict[str, Any]:
     return dict(body)
 
 
-class YouTubeAuth:
+@dataclass(frozen=True)
+class GoogleTokens:
+    access_token: str
+    refresh_token: str
+    expires_at: float | None  # epoch seconds; 0 or None with no access token yet
+    scope: str | None = None  # what Google granted, as its last token response said
+
+
+class YouTubeAuth(RotatingAuth[GoogleTokens]):
     """Google's refresh-token grant, done with httpx directly (so the injected transport and
-    our RetryPolicy apply): refreshes a minute before expiry, or when invalidate() is called."""
+    our RetryPolicy apply): refreshes a minute before expiry, or after a 401, through the
+    store (one refresh at a time for every holder of the credential; Google does not rotate
+    the refresh token, but the access token is shared)."""
 
     def __init__(
         self,
@@ -195,6 +205,7 @@ class YouTubeAuth:
         refresh_token: str,
         access_token: str | None = None,
         expires_at: float = 0.0,
+        store: TokenStore[GoogleTokens] | None = None,
         clock: Clock = time.time,
         policy: RetryPolicy | None = None,
         sleep: Sleep = time.sleep,
@@ -203,22 +214,24 @@ class YouTubeAuth:
         self._token_uri = token_uri
         self._client_id = client_id
         self._client_secret = client_secret
-        self._refresh_token = refresh_token
-        self._clock = clock
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
-        self.access_token = access_token
-        self.expires_at = expires_at
         self.refresh_count = 0
+        tokens = GoogleTokens(access_token or "", refresh_token, expires_at)
+        super().__init__(
+            tokens,
+            self._grant,
+            store or MemoryStore(tokens, lambda _t: None, clock=clock),
+            clock=clock,
+        )
 
-    def token(self) -> str:
-        if self.access_token is None or self._clock() >= self.expires_at - EXPIRY_MARGIN_S:
-            self._refresh()
-        assert self.access_token is not None
-        return self.access_token
+    @property
+    def access_token(self) -> str | None:
+        return self.tokens.access_token or None
 
-    def invalidate(self) -> None:
-        self.access_token = None
+    @property
+    def expires_at(self) -> float | None:
+        return self.tokens.expires_at
 
     def _classify(self, response: httpx.Response) -> None:
         if response.status_code in (400, 401, 403):
@@ -230,12 +243,12 @@ class YouTubeAuth:
             )
         classify_response(response, PROVIDER, datetime.fromtimestamp(self._clock(), UTC))
 
-    def _refresh(self) -> None:
+    def _grant(self, stored: GoogleTokens) -> GoogleTokens:
         form = {
             "grant_type": "refresh_token",
             "client_id": self._client_id,
             "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token,
+            "refresh_token": stored.refresh_token,
         }
         data = token_grant(
             lambda: self._http.post(self._token_uri, data=form),
@@ -247,9 +260,14 @@ class YouTubeAuth:
         lifetime = data.get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = 3599
-        self.access_token = data["access_token"]
-        self.expires_at = self._clock() + float(lifetime)
         self.refresh_count += 1
+        scope = data.get("scope")
+        return GoogleTokens(
+            access_token=data["access_token"],
+            refresh_token=stored.refresh_token,
+            expires_at=self._clock() + float(lifetime),
+            scope=scope if isinstance(scope, str) else stored.scope,
+        )
 
 
 # Each block is read into a new bytes object and h11 joins it into another before the send:

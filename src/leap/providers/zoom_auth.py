@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import httpx
 
@@ -21,10 +22,9 @@ from leap.providers.http import (
     error_excerpt,
     token_grant,
 )
+from leap.providers.oauth import EXPIRY_MARGIN_S, MemoryStore, RotatingAuth, TokenStore
 
 PROVIDER = "zoom"
-# Zoom's Rivet SDK refreshes this long before expiry; a token that dies mid-request costs a 401.
-EXPIRY_MARGIN_S = 60.0
 Clock = Callable[[], float]
 
 
@@ -237,9 +237,10 @@ def exchange_authorization_code(
     return _tokens_from(data, "", clock)
 
 
-class UserOAuth:
+class UserOAuth(RotatingAuth[OAuthTokens]):
     """User-level OAuth with refresh-token rotation: every refresh returns a new refresh token
-    and invalidates the old one, so `on_refresh` must persist the pair before it is used."""
+    and invalidates the old one, so the store saves the pair before it is used and lets one
+    holder refresh at a time (with `on_refresh` alone: a store for this process)."""
 
     def __init__(
         self,
@@ -248,8 +249,9 @@ class UserOAuth:
         client_id: str,
         client_secret: str,
         tokens: OAuthTokens,
-        on_refresh: Callable[[OAuthTokens], None],
+        on_refresh: Callable[[OAuthTokens], None] | None = None,
         *,
+        store: TokenStore[OAuthTokens] | None = None,
         clock: Clock = time.time,
         policy: RetryPolicy | None = None,
         sleep: Sleep = time.sleep,
@@ -258,47 +260,59 @@ class UserOAuth:
         self._base = oauth_base_url
         self._client_id = client_id
         self._client_secret = client_secret
-        self._tokens = tokens
-        self._on_refresh = on_refresh
-        self._clock = clock
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
-        self._stale = not tokens.access_token
-        # A rotated pair whose persisting failed: the old refresh token is already dead on
-        # Zoom's side, so keep the new pair and try to persist it again before using it.
-        self._unsaved: OAuthTokens | None = None
+        if store is None:
+            store = MemoryStore(tokens, on_refresh or (lambda _t: None), clock=clock)
+        super().__init__(tokens, self._grant, store, clock=clock)
 
-    @property
-    def tokens(self) -> OAuthTokens:
-        return self._tokens
-
-    def token(self) -> str:
-        if self._unsaved is not None:
-            self._persist(self._unsaved)
-        elif self._stale or self._clock() >= self._tokens.expires_at - EXPIRY_MARGIN_S:
-            self._refresh()
-        return self._tokens.access_token
-
-    def invalidate(self) -> None:
-        self._stale = True
-
-    def _refresh(self) -> None:
+    def _grant(self, stored: OAuthTokens) -> OAuthTokens:
         data = _post_token(
             self._http,
             self._base,
             self._client_id,
             self._client_secret,
-            {"grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token},
+            {"grant_type": "refresh_token", "refresh_token": stored.refresh_token},
             clock=self._clock,
             policy=self._policy,
             sleep=self._sleep,
             hint=REAUTH_HINT,
         )
-        self._persist(_tokens_from(data, self._tokens.refresh_token, self._clock))
+        return _tokens_from(data, stored.refresh_token, self._clock)
 
-    def _persist(self, new: OAuthTokens) -> None:
-        self._unsaved = new
-        self._on_refresh(new)
-        self._unsaved = None
-        self._tokens = new
-        self._stale = False
+
+def authorize_url(
+    oauth_base_url: str, client_id: str, redirect_uri: str, state: str, challenge: str
+) -> str:
+    """Where the user consents (§1.2): authorization code with PKCE S256."""
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return f"{oauth_base_url.rstrip('/')}/oauth/authorize?{query}"
+
+
+def revoke(
+    http: httpx.Client, oauth_base_url: str, client_id: str, client_secret: str, token: str
+) -> None:
+    """Revoke a user token at Zoom (POST /oauth/revoke); a refusal raises PermanentError."""
+    register_secret(client_secret, user=client_id)
+    register_secret(token)
+    response = http.post(
+        oauth_base_url.rstrip("/") + "/oauth/revoke",
+        params={"token": token},
+        auth=(client_id, client_secret),
+    )
+    if response.status_code != 200:
+        raise PermanentError(
+            f"zoom did not revoke the token (HTTP {response.status_code}: "
+            f"{error_excerpt(response)})",
+            provider=PROVIDER,
+            status=response.status_code,
+        )

@@ -1,14 +1,14 @@
 """The one place that turns a stored credential into a working provider client: the secret
-decrypted in a short unit of work, rotated tokens saved in their own committed unit of work
-before they are used, the Zoom S2S token cached across stages and processes, and the
-credential marked dead when the provider rejects it for good."""
+decrypted in a short unit of work, refreshes serialised and saved by services.token_store
+before the new tokens are used, the Zoom S2S token cached across stages and processes, and
+the credential marked dead when the provider rejects it for good."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
@@ -19,24 +19,14 @@ from leap.db.scope import Scope
 from leap.domain import CredentialKind, CredentialStatus
 from leap.errors import UsageError
 from leap.providers.http import RetryPolicy
-from leap.providers.vk import VKAuth, VKClient, VKTokens
+from leap.providers.vk import VKAuth, VKClient
 from leap.providers.youtube import YouTubeAuth, YouTubeClient
-from leap.providers.zoom import CachedToken, OAuthTokens, S2SAuth, UserOAuth, ZoomAuth, ZoomClient
-from leap.services import credentials
+from leap.providers.zoom import CachedToken, S2SAuth, UserOAuth, ZoomAuth, ZoomClient
+from leap.services import credentials, token_store
+from leap.services.token_store import CredentialStore
 
 if TYPE_CHECKING:
     from leap.providers.transcription import Transcriber
-
-
-class _Tokens(Protocol):
-    """What a refresh returns, whichever the provider (Zoom user OAuth, VK ID)."""
-
-    @property
-    def access_token(self) -> str: ...
-    @property
-    def refresh_token(self) -> str | None: ...
-    @property
-    def expires_at(self) -> float | None: ...
 
 
 def secret_of(runtime: Runtime, scope: Scope, cred_id: int) -> dict[str, Any]:
@@ -48,23 +38,6 @@ def mark_dead(runtime: Runtime, scope: Scope, cred_id: int, reason: str) -> None
     """In its own unit of work: the failing stage's rollback must not undo it."""
     with open_context(runtime, scope) as ctx:
         credentials.mark_dead(ctx, ctx.repos.credentials.require(cred_id), reason)
-
-
-def _persist_tokens(runtime: Runtime, scope: Scope, cred_id: int) -> Callable[[_Tokens], None]:
-    def persist(tokens: _Tokens) -> None:
-        # Its own committed unit of work: the provider has already invalidated the old
-        # refresh token, so the new one must be safe before anything uses it.
-        with open_context(runtime, scope) as ctx:
-            cred = ctx.repos.credentials.require(cred_id)
-            payload = credentials.secret_of(ctx, cred)
-            payload.update(
-                access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token,
-                expires_at=tokens.expires_at,
-            )
-            credentials.replace_secret(ctx, cred, payload)
-
-    return persist
 
 
 class CredentialTokenCache:
@@ -110,18 +83,15 @@ def make_zoom_auth(
             cached=cached,
         )
     if cred.kind == CredentialKind.ZOOM_OAUTH.value:
-        tokens = OAuthTokens(
-            access_token=str(secret.get("access_token", "")),
-            refresh_token=str(secret["refresh_token"]),
-            expires_at=float(secret.get("expires_at", 0) or 0),  # type: ignore[arg-type]
-        )
         return UserOAuth(
             http,
             base,
             str(secret["client_id"]),
             str(secret["client_secret"]),
-            tokens,
-            _persist_tokens(runtime, scope, cred.id),
+            token_store.zoom_tokens(secret),
+            store=CredentialStore(
+                runtime, scope, cred.id, token_store.zoom_tokens, token_store.with_zoom_tokens
+            ),
         )
     raise UsageError(f"credential '{cred.name}' ({cred.kind}) is not a Zoom credential")
 
@@ -157,12 +127,19 @@ def youtube_client(
     quota the upload spends)."""
     s = runtime.settings.youtube
     secret = secret_of(runtime, scope, cred_id)
+    # The access token another stage or process refreshed is used until it lapses.
+    tokens = token_store.google_tokens(secret)
     auth = YouTubeAuth(
         http,
         token_uri=str(secret.get("token_uri") or s.token_uri),
         client_id=str(secret["client_id"]),
         client_secret=str(secret["client_secret"]),
-        refresh_token=str(secret["refresh_token"]),
+        refresh_token=tokens.refresh_token,
+        access_token=tokens.access_token or None,
+        expires_at=tokens.expires_at or 0.0,
+        store=CredentialStore(
+            runtime, scope, cred_id, token_store.google_tokens, token_store.with_google_tokens
+        ),
     )
     client = YouTubeClient(
         http,
@@ -177,18 +154,13 @@ def youtube_client(
 def vk_client(runtime: Runtime, scope: Scope, cred_id: int, http: httpx.Client) -> VKClient:
     s = runtime.settings.vk
     secret = secret_of(runtime, scope, cred_id)
-    tokens = VKTokens(
-        access_token=str(secret["access_token"]),
-        refresh_token=secret.get("refresh_token"),
-        device_id=secret.get("device_id"),
-        expires_at=secret.get("expires_at"),
-        client_id=secret.get("client_id"),
-    )
     auth = VKAuth(
         http,
         id_base_url=s.id_base_url,
-        tokens=tokens,
-        on_refresh=_persist_tokens(runtime, scope, cred_id),
+        tokens=token_store.vk_tokens(secret),
+        store=CredentialStore(
+            runtime, scope, cred_id, token_store.vk_tokens, token_store.with_vk_tokens
+        ),
     )
     return VKClient(http, api_base_url=s.api_base_url, api_version=s.api_version, auth=auth)
 
