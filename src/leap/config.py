@@ -121,10 +121,24 @@ class ZoomSettings(_Section):
     oauth_base_url: str = "https://zoom.us"
 
 
+class OAuthSettings(_Section):
+    # The loopback redirect of `leap oauth` on 127.0.0.1 (0: a free port; Zoom and VK ID
+    # apps need the exact redirect URL registered, so give them a fixed port).
+    redirect_port: int = Field(default=0, ge=0, le=65535)
+    # How long to wait for the browser (or a paste) before giving up.
+    timeout_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # `leap doctor` warns this many days before a credential is known to lapse.
+    warn_days: float = Field(default=7.0, ge=0, le=3650)
+
+
 class YouTubeSettings(_Section):
     api_base_url: str = "https://www.googleapis.com/youtube/v3"
     upload_base_url: str = "https://www.googleapis.com/upload/youtube/v3"
     token_uri: str = "https://oauth2.googleapis.com/token"
+    # Used when a client-secrets file names no auth_uri (Google's files do).
+    auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    device_auth_uri: str = "https://oauth2.googleapis.com/device/code"
+    revoke_uri: str = "https://oauth2.googleapis.com/revoke"
     # The Google project's daily quota (units) and LEAP's own cap on uploads per project and
     # Pacific day; a publish that would not fit waits for midnight Pacific.
     daily_units: int = Field(default=10_000, ge=0, le=2**31 - 1)
@@ -163,6 +177,8 @@ class VKSettings(_Section):
     api_base_url: str = "https://api.vk.com/method"
     id_base_url: str = "https://id.vk.com"
     api_version: str = "5.199"
+    # What `leap oauth vk` asks VK ID for: video upload, and offline for a refresh token.
+    oauth_scope: str = "vkid.personal_info video offline"
 
 
 class FireworksSettings(_Section):
@@ -260,6 +276,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     log: LogSettings = LogSettings()
     zoom: ZoomSettings = ZoomSettings()
+    oauth: OAuthSettings = OAuthSettings()
     youtube: YouTubeSettings = YouTubeSettings()
     vk: VKSettings = VKSettings()
     fireworks: FireworksSettings = FireworksSettings()

@@ -1,24 +1,31 @@
 """A faithful in-memory VK (docs/platforms.md, the "VK:" sections): API methods answering errors
 with HTTP 200, video.save slots, a streamed multipart upload endpoint that hashes bytes as they
-arrive, and the VK ID token endpoint with device_id and refresh-token rotation, plus fault knobs."""
+arrive, and VK ID OAuth 2.1 (authorize with mandatory PKCE, the code exchange and refresh with
+device_id and refresh-token rotation, logout), plus fault knobs."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
+import re
 import secrets
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 
 from tests.fakes.server import DropConnection, Handler
 
-ROUTES = ("api", "oauth", "upload")
+ROUTES = ("api", "oauth", "upload", "authorize", "logout")
+DEFAULT_SCOPE = "vkid.personal_info video offline"
+# RFC 7636 section 4.1: 43-128 characters; VK ID takes the unreserved set without "." and "~".
+_VERIFIER = re.compile(r"[A-Za-z0-9_-]{43,128}")
 ERROR_MESSAGES = {
     5: "User authorization failed: invalid access_token (4).",
     6: "Too many requests per second",
@@ -57,12 +64,26 @@ class _Grant:
     device_id: str
     client_id: str
     user_id: int
+    scope: str = DEFAULT_SCOPE
 
 
 @dataclass
 class _Access:
     expires_at: float
     user_id: int
+    refresh: str = ""  # the refresh token issued with it: logout ends the pair
+
+
+@dataclass
+class _Code:
+    """An authorization code and what the consent bound it to."""
+
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    device_id: str
+    scope: str
+    expires_at: float
 
 
 @dataclass
@@ -74,6 +95,22 @@ class _Upload:
 
 def _json(body: Any, status: int = 200) -> httpx.Response:
     return httpx.Response(status, json=body)
+
+
+def _page(status: int, error: str, detail: str) -> httpx.Response:
+    """An error VK ID shows on its own page: nothing is redirected."""
+    text = f"<!doctype html><title>VK ID</title><p>{error}</p><p>{html.escape(detail)}</p>"
+    return httpx.Response(status, text=text, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def _redirect(uri: str, params: dict[str, str]) -> httpx.Response:
+    sep = "" if uri.endswith(("?", "&")) else "&" if "?" in uri else "?"
+    return httpx.Response(302, headers={"Location": uri + sep + urlencode(params)})
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _form(request: httpx.Request) -> dict[str, str]:
@@ -155,24 +192,40 @@ class FakeVK:
     """In-memory VK; `handler` serves it through MockTransport, StreamingTransport or
     tests.fakes.server.serve.
 
-    Serve it at a base URL B and point LEAP at api_base_url=B + "/method", id_base_url=B.
-    Routes: api (/method/NAME: video.save, video.get, video.search), oauth (/oauth2/auth,
-    grant_type=refresh_token with client_id and device_id, rotating the refresh token),
-    upload (/upload.do?sig=…, multipart field video_file, hashed incrementally).
-    State: videos (id -> FakeVideo), issue_tokens(), video_count (videos holding a file).
+    Serve it at a base URL B and point LEAP at api_base_url=B + "/method", id_base_url=B
+    (authorize = B + "/authorize", token = B + "/oauth2/auth", logout = B + "/oauth2/logout").
+    Routes: api (/method/NAME: video.save, video.get, video.search, users.get), oauth
+    (/oauth2/auth, parameters from the query and the form merged: grant_type=authorization_code
+    with code, code_verifier, client_id, device_id, redirect_uri, state; grant_type=refresh_token
+    with client_id and device_id, rotating the refresh token; both echo state; refusals are HTTP
+    400 {"error", "error_description", "state"}), upload (/upload.do?sig=..., multipart field
+    video_file, hashed incrementally), authorize (GET /authorize: PKCE S256 mandatory, else a
+    400 "invalid_request" page; an unknown client_id a 400 "invalid_client" page; otherwise 302
+    to redirect_uri with code, state, device_id (new per consent), type=code_v2, expires_in - or
+    error=access_denied; a code is single use, dying on its first exchange attempt, and bound to
+    its client_id, redirect_uri, challenge, device_id and scope), logout (POST /oauth2/logout
+    with client_id and access_token: {"response": 1} and that access token and the refresh
+    token issued with it die; errors come as HTTP 200 {"error", "error_description"}).
+    State: videos (id -> FakeVideo), issue_tokens(), video_count (videos holding a file),
+    last_authorize (the query of the last authorize request).
 
     Fault knobs:
       inject_api_error(code, n=1, methods=())  the next n API calls (of those methods) answer
-                                               HTTP 200 {"error": {"error_code": code, …}}
+                                               HTTP 200 {"error": {"error_code": code, ...}}
       inject_5xx(route, n, status=503)         the next n requests of a route get a 5xx
       inject_drop(route, n)                    ... lose the connection, no response
       drop_after_upload(n)                     the next n uploads are stored, then the
                                                connection drops ("outcome unknown")
       expire_access_tokens()                   every issued access token dies (error 5)
       revoke_refresh_tokens()                  every refresh token dies (invalid_grant)
+      consent = "allow" | "deny"               what the user answers on the consent page
+      code_ttl                                 seconds an authorization code lives (600)
+      token_delay                              seconds before each /oauth2/auth answer
+                                               (outside the lock: concurrent refreshes race)
       token_lifetime, clock, list_empty_slots (video.get also lists slots without a file)
-    Counters: requests[route], refreshes, api_calls (method names, in order),
-    tokens_seen (access tokens used on API calls), saved_params (each video.save's params).
+    Counters: requests[route], refreshes (successful refresh grants), logouts (successful
+    logouts), api_calls (method names, in order), tokens_seen (access tokens used on API
+    calls), saved_params (each video.save's params).
     """
 
     def __init__(
@@ -188,6 +241,11 @@ class FakeVK:
         self.token_lifetime = token_lifetime
         self.clock = clock
         self.list_empty_slots = False
+        self.consent: Literal["allow", "deny"] = "allow"
+        self.code_ttl = 600
+        self.token_delay = 0.0  # seconds each /oauth2/auth request takes to answer
+        self.last_authorize: dict[str, str] = {}
+        self.logouts = 0
         self.videos: dict[int, FakeVideo] = {}
         self.requests: Counter[str] = Counter()
         self.refreshes = 0
@@ -199,6 +257,7 @@ class FakeVK:
         self._drop_after_upload = 0
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, _Grant] = {}
+        self._codes: dict[str, _Code] = {}
         self._next_video_id = 456239017
 
     # -- state and knobs ----------------------------------------------------------------------
@@ -214,7 +273,7 @@ class FakeVK:
         access = "vk1.a." + secrets.token_urlsafe(24)
         refresh = "vk1.r." + secrets.token_urlsafe(24)
         life = self.token_lifetime if lifetime is None else lifetime
-        self._access[access] = _Access(self.clock() + life, grant.user_id)
+        self._access[access] = _Access(self.clock() + life, grant.user_id, refresh)
         self._refresh[refresh] = grant
         return {
             "access_token": access,
@@ -224,7 +283,7 @@ class FakeVK:
             "expires_in": life,
             "user_id": grant.user_id,
             "device_id": grant.device_id,
-            "scope": "vkid.personal_info video offline",
+            "scope": grant.scope,
         }
 
     @property
@@ -273,9 +332,15 @@ class FakeVK:
             route = "oauth"
         elif path == "/upload.do":
             route = "upload"
+        elif path == "/authorize" and request.method == "GET":
+            route = "authorize"
+        elif path == "/oauth2/logout" and request.method == "POST":
+            route = "logout"
         else:
             return _json({"error": "not found"}, 404)
         method = path.removeprefix("/method/")
+        if route == "oauth" and self.token_delay > 0:
+            time.sleep(self.token_delay)  # outside the lock: concurrent exchanges overlap
         with self._lock:
             self.requests[route] += 1
             if route == "api":
@@ -292,6 +357,10 @@ class FakeVK:
             return self._api(method, _form(request), origin)
         if route == "oauth":
             return self._oauth(_form(request))
+        if route == "authorize":
+            return self._authorize(request)
+        if route == "logout":
+            return self._logout(_form(request))
         return self._upload(request)
 
     def _take_fault(self, route: str, method: str) -> _Fault | None:
@@ -331,6 +400,16 @@ class FakeVK:
                 return _json({"response": self._save(form, origin)})
             if method in ("video.get", "video.search"):
                 return _json({"response": self._list(method, form)})
+            if method == "users.get":
+                # The cheapest call that proves a token works: the token's own user.
+                user = {
+                    "id": access.user_id,
+                    "first_name": "Fake",
+                    "last_name": "User",
+                    "can_access_closed": True,
+                    "is_closed": False,
+                }
+                return _json({"response": [user]})
         return self._api_error(3, method)
 
     def _save(self, form: dict[str, str], origin: str) -> dict[str, Any]:
@@ -379,14 +458,64 @@ class FakeVK:
 
     # -- VK ID --------------------------------------------------------------------------------
 
+    def _authorize(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params.multi_items())
+        with self._lock:
+            self.last_authorize = params
+        if params.get("client_id") != self.client_id:
+            return _page(400, "invalid_client", "Unknown application")
+        redirect_uri = params.get("redirect_uri", "")
+        if (
+            params.get("response_type") != "code"
+            or not redirect_uri
+            or not params.get("code_challenge")
+            or params.get("code_challenge_method") != "S256"
+        ):
+            # OAuth 2.1: PKCE with S256 is mandatory; VK ID takes no plain challenge.
+            return _page(400, "invalid_request", "code_challenge with S256 is required")
+        state = params.get("state", "")
+        if self.consent == "deny":
+            return _redirect(
+                redirect_uri,
+                {
+                    "error": "access_denied",
+                    "error_description": "User denied access",
+                    "state": state,
+                },
+            )
+        code = "vk2.a." + secrets.token_urlsafe(32)
+        device_id = "dev-" + secrets.token_hex(16)
+        with self._lock:
+            self._codes[code] = _Code(
+                client_id=self.client_id,
+                redirect_uri=redirect_uri,
+                challenge=params["code_challenge"],
+                device_id=device_id,
+                scope=params.get("scope") or "vkid.personal_info",  # VK ID's default scope
+                expires_at=self.clock() + self.code_ttl,
+            )
+        return _redirect(
+            redirect_uri,
+            {
+                "code": code,
+                "state": state,
+                "device_id": device_id,
+                "type": "code_v2",
+                "expires_in": str(int(self.code_ttl)),
+            },
+        )
+
     def _oauth(self, form: dict[str, str]) -> httpx.Response:
         state = form.get("state", "")
 
         def refuse(error: str, description: str) -> httpx.Response:
             return _json({"error": error, "error_description": description, "state": state}, 400)
 
-        if form.get("grant_type") != "refresh_token":
-            return refuse("unsupported_grant_type", "only refresh_token is faked")
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return self._code_grant(form, refuse)
+        if grant_type != "refresh_token":
+            return refuse("unsupported_grant_type", "grant_type is not supported")
         with self._lock:
             grant = self._refresh.get(form.get("refresh_token", ""))
             if grant is None:
@@ -400,6 +529,42 @@ class FakeVK:
             body = self._issue(grant)
         body["state"] = state
         return _json(body)
+
+    def _code_grant(
+        self, form: dict[str, str], refuse: Callable[[str, str], httpx.Response]
+    ) -> httpx.Response:
+        with self._lock:
+            # Popped on the first attempt: a code is single use whether or not the exchange works.
+            code = self._codes.pop(form.get("code", ""), None)
+            if code is None or self.clock() >= code.expires_at:
+                return refuse("invalid_grant", "code is invalid or expired")
+            if form.get("client_id") != code.client_id:
+                return refuse("invalid_client", "client_id mismatch")
+            verifier = form.get("code_verifier", "")
+            if not _VERIFIER.fullmatch(verifier) or _s256(verifier) != code.challenge:
+                return refuse("invalid_grant", "code_verifier is invalid")
+            if form.get("device_id") != code.device_id:
+                return refuse("invalid_request", "device_id is missing or wrong")
+            if form.get("redirect_uri") != code.redirect_uri:
+                return refuse("invalid_request", "redirect_uri is missing or wrong")
+            body = self._issue(_Grant(code.device_id, code.client_id, self.owner_id, code.scope))
+        body["state"] = form.get("state", "")
+        return _json(body)
+
+    def _logout(self, form: dict[str, str]) -> httpx.Response:
+        token = form.get("access_token", "")
+        with self._lock:
+            if form.get("client_id") != self.client_id:
+                return _json({"error": "invalid_client", "error_description": "unknown client"})
+            access = self._access.get(token)
+            if access is None or access.expires_at <= self.clock():
+                return _json(
+                    {"error": "invalid_token", "error_description": "access_token is invalid"}
+                )
+            del self._access[token]
+            self._refresh.pop(access.refresh, None)  # the pair ends together
+            self.logouts += 1
+        return _json({"response": 1})
 
     # -- upload -------------------------------------------------------------------------------
 

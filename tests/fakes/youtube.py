@@ -1,11 +1,14 @@
-"""A faithful in-memory YouTube (docs/platforms.md, the "YouTube:" sections): refresh-token
-endpoint, resumable uploads that hash bytes as they arrive (never holding the file), thumbnails,
-playlist items, captions, the uploads listing used for marker search, and fault knobs for every
-failure we handle."""
+"""A faithful in-memory YouTube (docs/platforms.md, the "YouTube:" sections): Google's OAuth
+(authorization code with PKCE and a loopback redirect, the device flow, refresh, revocation,
+"Testing"-mode refresh-token death), resumable uploads that hash bytes as they arrive (never
+holding the file), thumbnails, playlist items, captions, the uploads listing used for marker
+search, and fault knobs for every failure we handle."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -14,8 +17,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 
@@ -32,8 +35,45 @@ ROUTES = (
     "channels_list",
     "playlist_items_list",
     "videos_list",
+    "authorize",
+    "device_code",
+    "revoke",
 )
+# Routes that take no bearer token (the OAuth endpoints).
+_OAUTH_ROUTES = frozenset({"token", "authorize", "device_code", "revoke"})
 UPLOADS_PLAYLIST = "UUfake-uploads"
+SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+FORCE_SSL = SCOPE_PREFIX + "youtube.force-ssl"
+SIGN_IN_SCOPES = frozenset({"openid", "email", "profile"})
+# Google's device grant ("OAuth 2.0 for TV and Limited-Input Device Applications") allows only
+# these scopes; YouTube upload scopes are not among them.
+DEVICE_SCOPES = frozenset(
+    {
+        "openid",
+        "email",
+        "profile",
+        SCOPE_PREFIX + "drive.appdata",
+        SCOPE_PREFIX + "drive.file",
+        SCOPE_PREFIX + "youtube",
+        SCOPE_PREFIX + "youtube.readonly",
+    }
+)
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# The scopes each API method accepts (the "Authorization" section of each method's reference
+# page), so a token from a narrowed (granular) consent fails where Google's would: 403.
+_WRITE = frozenset(SCOPE_PREFIX + s for s in ("youtube", "youtube.force-ssl", "youtubepartner"))
+_READ = _WRITE | {SCOPE_PREFIX + "youtube.readonly"}
+_UPLOAD = _WRITE | {SCOPE_PREFIX + "youtube.upload"}
+ROUTE_SCOPES: dict[str, frozenset[str]] = {
+    "upload_start": _UPLOAD,
+    "upload_put": _UPLOAD,
+    "thumbnails_set": _UPLOAD,
+    "playlist_items_insert": _WRITE,
+    "captions_insert": frozenset(SCOPE_PREFIX + s for s in ("youtube.force-ssl", "youtubepartner")),
+    "channels_list": _READ,
+    "playlist_items_list": _READ,
+    "videos_list": _READ,
+}
 
 
 @dataclass
@@ -66,6 +106,37 @@ class Video:
     captions: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _Code:
+    """An authorization code and what the consent bound it to."""
+
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    method: str  # "S256" or "plain"
+    scope: str  # granted, space separated
+    access_type: str  # "offline" gets a refresh token
+    expires_at: float
+
+
+@dataclass
+class _Refresh:
+    scope: str
+    issued_at: float  # what "Testing" publishing status measures its 7 days from
+
+
+@dataclass
+class _Device:
+    client_id: str
+    scope: str  # requested; narrowed by grant_only on approval
+    user_code: str
+    expires_at: float
+    interval: float  # grows by 5 s on every slow_down (RFC 8628 section 3.5)
+    status: Literal["pending", "approved", "denied"] = "pending"
+    pending_polls: int = 0
+    last_poll: float | None = None
+
+
 def google_error(status: int, reason: str, message: str | None = None) -> httpx.Response:
     text = message or reason
     body = {
@@ -78,21 +149,112 @@ def google_error(status: int, reason: str, message: str | None = None) -> httpx.
     return httpx.Response(status, json=body)
 
 
+def oauth_error(status: int, error: str, description: str | None = None) -> httpx.Response:
+    """The token, device and revoke endpoints' error shape (RFC 6749), not the API's."""
+    body = {"error": error}
+    if description is not None:
+        body["error_description"] = description
+    return httpx.Response(status, json=body)
+
+
+def _page(status: int, error: str, detail: str) -> httpx.Response:
+    """An error Google shows on its own page: the browser stays there, nothing is redirected."""
+    text = (
+        "<!doctype html><title>Error</title><h1>Access blocked: authorization error</h1>"
+        f"<p>Error {status}: {error}</p><p>{html.escape(detail)}</p>"
+    )
+    return httpx.Response(status, text=text, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def redirect_to(uri: str, params: dict[str, str]) -> httpx.Response:
+    """302 to `uri` with `params` appended to any query it already has. Like Google, spaces
+    are %20 and ':' and '/' stay literal (a code looks like 4/0A...)."""
+    query = urlencode(params, quote_via=quote, safe="/:")
+    sep = "" if uri.endswith(("?", "&")) else "&" if "?" in uri else "?"
+    return httpx.Response(302, headers={"Location": uri + sep + query})
+
+
+def s256(verifier: str) -> str:
+    """The PKCE S256 challenge of a verifier: base64url(sha256(verifier)), no padding."""
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _loopback(uri: str) -> bool:
+    """Google accepts only an http loopback redirect with a port for installed apps."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "http"
+        and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        and (port is not None)
+    )
+
+
+def _known_scope(scope: str) -> bool:
+    return scope.startswith(SCOPE_PREFIX) or scope in SIGN_IN_SCOPES
+
+
+def _params(request: httpx.Request) -> dict[str, str]:
+    """Query and form body together (the body wins), as Google reads /revoke."""
+    values = {k: v[-1] for k, v in parse_qs(request.url.query.decode()).items()}
+    values.update({k: v[-1] for k, v in parse_qs(request.content.decode()).items()})
+    return values
+
+
 class FakeYouTube:
     """In-memory YouTube; `handler` serves it through MockTransport or tests.fakes.server.serve.
 
     Serve it at a base URL B: token_uri = B + "/token", api_base_url = B + "/youtube/v3",
-    upload_base_url = B + "/upload/youtube/v3". Route names: see ROUTES.
+    upload_base_url = B + "/upload/youtube/v3", authorize = B + "/o/oauth2/auth",
+    device = B + "/device/code" (verification_url B + "/device"), revoke = B + "/revoke".
+    Route names: see ROUTES (authorize, device_code, revoke and token need no bearer token).
 
-    Knobs: invalid_grant (the token endpoint answers 400 invalid_grant), expire_all_tokens(),
-    unverified_channel (thumbnails.set answers 403 forbidden), accept_partial (accept at most N
-    bytes of each chunk), drop_mid_body(after_bytes, n) (store the first N bytes of the next n
-    chunks, then cut the connection), inject(route, Fault, n), inject_error(route, status,
-    reason, n), inject_drop(route, n), expire_session(uri), add_video(...) (a pre-existing
-    upload), token_lifetime, clock.
-    upload_put delay: put_delay (seconds before each PUT is answered).
-    Counters: requests[route], tokens_issued, chunk_sizes (bytes of every chunk PUT),
-    chunk_ranges ((upload_id, first, last) of every chunk PUT),
+    OAuth, as Google does it for an installed app:
+      authorize (GET): a bad client_id is a 401 "invalid_client" page, a redirect_uri that is
+        not http://127.0.0.1|localhost|[::1]:PORT/... a 400 "redirect_uri_mismatch" page, a
+        missing response_type/code_challenge/scope a 400 "invalid_request" page; otherwise 302
+        to redirect_uri with code, scope (granted), state - or error=invalid_scope (a scope
+        outside https://www.googleapis.com/auth/ and openid/email/profile) or
+        error=access_denied. A code is single use (it dies on its first exchange attempt) and
+        lives code_ttl seconds.
+      token (POST): grant_type authorization_code (PKCE S256 or plain; a refresh token only for
+        access_type=offline, a new one per authorization), refresh_token (Google does not
+        rotate them) and the device_code grant.
+      device_code (POST): RFC 8628 limited to DEVICE_SCOPES; polls answer 428
+        authorization_pending, 403 slow_down, 403 access_denied, 400 expired_token or tokens.
+      revoke (POST, token in form or query): kills the grant - a refresh token with every
+        access token issued from it; an access token with its refresh token (Google's word),
+        or alone when it has none.
+    API routes check the bearer token (401 authError) and its scopes against ROUTE_SCOPES
+    (403 insufficientPermissions), so a token from a narrowed consent fails as it would.
+    The constructor's refresh_token is valid from the start with scope FORCE_SSL.
+
+    Knobs: invalid_grant (the token endpoint answers 400 invalid_grant to every refresh),
+    expire_all_tokens(), unverified_channel (thumbnails.set answers 403 forbidden),
+    accept_partial (accept at most N bytes of each chunk), drop_mid_body(after_bytes, n) (store
+    the first N bytes of the next n chunks, then cut the connection), inject(route, Fault, n),
+    inject_error(route, status, reason, n), inject_drop(route, n), expire_session(uri),
+    add_video(...) (a pre-existing upload), token_lifetime, clock, channel_title
+    (channels.list's snippet.title).
+    OAuth knobs: consent ("allow" | "deny"), grant_only (None, or the set of scopes the user
+    leaves ticked: granted = requested & grant_only, also on device approval), code_ttl,
+    testing_mode_days (None, or a refresh token dies that many days after issue, per clock,
+    like an app in "Testing" status), device_ttl, device_interval, enforce_interval (polling
+    faster than the interval gets slow_down; off so tests need not sleep),
+    auto_approve_after_polls (None, or approve a device code after N pending polls),
+    approve_device(user_code), deny_device(user_code), issue_refresh_token(scope) (a valid
+    refresh token as an earlier consent would have left), enforce_scopes (False: any valid
+    token may call any API route).
+    Delays: put_delay (seconds before each upload PUT is answered), token_delay (seconds before
+    each /token request is answered; outside the lock, so concurrent requests overlap).
+    State: last_authorize (the query of the last authorize request).
+    Counters: requests[route], tokens_issued (access tokens, any grant), refreshes (refresh
+    grants that succeeded), revoked (tokens revoked, as presented), chunk_sizes (bytes of every
+    chunk PUT), chunk_ranges ((upload_id, first, last) of every chunk PUT),
     video_count, videos, playlist_items, units (naive per-route quota tally).
     """
 
@@ -112,6 +274,20 @@ class FakeYouTube:
         self.clock = clock
         self.invalid_grant = False
         self.unverified_channel = False
+        self.channel_title = "Fake Channel"
+        self.consent: Literal["allow", "deny"] = "allow"
+        self.grant_only: set[str] | None = None
+        self.code_ttl = 600.0
+        self.testing_mode_days: float | None = None
+        self.device_ttl = 1800
+        self.device_interval = 5
+        self.enforce_interval = False
+        self.auto_approve_after_polls: int | None = None
+        self.enforce_scopes = True
+        self.token_delay = 0.0  # seconds each /token request takes to answer
+        self.last_authorize: dict[str, str] = {}
+        self.refreshes = 0
+        self.revoked: list[str] = []
         self.accept_partial: int | None = None
         self.requests: Counter[str] = Counter()
         self.tokens_issued = 0
@@ -122,7 +298,12 @@ class FakeYouTube:
         self.playlist_items: list[tuple[str, str]] = []
         self.sessions: dict[str, Session] = {}
         self._lock = threading.RLock()
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[str, float] = {}  # access token -> expiry
+        self._token_scopes: dict[str, frozenset[str]] = {}  # access token -> granted scopes
+        self._token_parent: dict[str, str] = {}  # access token -> the refresh token behind it
+        self._refresh_tokens: dict[str, _Refresh] = {refresh_token: _Refresh(FORCE_SSL, clock())}
+        self._codes: dict[str, _Code] = {}
+        self._devices: dict[str, _Device] = {}  # device_code -> state
         self._faults: dict[str, deque[Fault]] = {r: deque() for r in ROUTES}
         self._mid_body_drops: deque[int] = deque()
 
@@ -161,11 +342,43 @@ class FakeYouTube:
         with self._lock:
             self.sessions[self._upload_id(session_uri)].gone = True
 
+    def issue_refresh_token(self, scope: str = FORCE_SSL) -> str:
+        """A valid refresh token for `scope` (space separated), issued now."""
+        with self._lock:
+            return self._new_refresh(scope)
+
+    def approve_device(self, user_code: str) -> None:
+        """The user enters `user_code` at verification_url and consents (KeyError if unknown)."""
+        with self._lock:
+            self._approve(self._device(user_code))
+
+    def deny_device(self, user_code: str) -> None:
+        """The user enters `user_code` and refuses (KeyError if unknown)."""
+        with self._lock:
+            self._device(user_code).status = "denied"
+
+    def _device(self, user_code: str) -> _Device:
+        for device in self._devices.values():
+            if device.user_code == user_code:
+                return device
+        raise KeyError(user_code)
+
+    def _approve(self, device: _Device) -> None:
+        device.scope = self._granted(device.scope.split())
+        device.status = "approved"
+
+    def _granted(self, requested: list[str]) -> str:
+        """What survives granular consent: the requested scopes the user left ticked."""
+        keep = [s for s in requested if self.grant_only is None or s in self.grant_only]
+        return " ".join(keep)
+
     # -- HTTP --------------------------------------------------------------------------------
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.put_delay > 0 and request.method == "PUT":
             time.sleep(self.put_delay)  # outside the lock: other clients go on meanwhile
+        if self.token_delay > 0 and request.method == "POST" and request.url.path == "/token":
+            time.sleep(self.token_delay)  # outside the lock: concurrent exchanges overlap
         with self._lock:
             route = self._route(request)
             if route is None:
@@ -179,10 +392,16 @@ class FakeYouTube:
                 if fault.retry_after is not None:
                     response.headers["Retry-After"] = f"{fault.retry_after:g}"
                 return response
-            if route == "token":
-                return self._token(request)
-            if not self._authorized(request):
-                return google_error(401, "authError", "Invalid Credentials")
+            if route not in _OAUTH_ROUTES:
+                scopes = self._authorized(request)
+                if scopes is None:
+                    return google_error(401, "authError", "Invalid Credentials")
+                if self.enforce_scopes and not scopes & ROUTE_SCOPES[route]:
+                    return google_error(
+                        403,
+                        "insufficientPermissions",
+                        "Request had insufficient authentication scopes.",
+                    )
             return getattr(self, "_" + route)(request)  # type: ignore[no-any-return]
 
     def _route(self, request: httpx.Request) -> str | None:
@@ -190,6 +409,9 @@ class FakeYouTube:
         if path == "/token" and method == "POST":
             return "token"
         table = {
+            ("GET", "/o/oauth2/auth"): "authorize",
+            ("POST", "/device/code"): "device_code",
+            ("POST", "/revoke"): "revoke",
             ("POST", "/upload/youtube/v3/videos"): "upload_start",
             ("PUT", "/upload/youtube/v3/videos"): "upload_put",
             ("POST", "/upload/youtube/v3/thumbnails/set"): "thumbnails_set",
@@ -201,11 +423,80 @@ class FakeYouTube:
         }
         return table.get((method, path))
 
-    def _authorized(self, request: httpx.Request) -> bool:
+    def _authorized(self, request: httpx.Request) -> frozenset[str] | None:
+        """The scopes of a live bearer token, or None when it is missing, expired or revoked."""
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ")
         expires = self._tokens.get(token)
-        return expires is not None and self.clock() < expires
+        if expires is None or self.clock() >= expires:
+            return None
+        return self._token_scopes.get(token, frozenset({FORCE_SSL}))
+
+    # -- OAuth -------------------------------------------------------------------------------
+
+    def _new_refresh(self, scope: str) -> str:
+        token = "1//0" + secrets.token_urlsafe(32)
+        self._refresh_tokens[token] = _Refresh(scope, self.clock())
+        return token
+
+    def _token_body(self, scope: str, parent: str | None, *, with_refresh: bool) -> dict[str, Any]:
+        """A fresh access token for `scope`, tied to the refresh token `parent` (if any) so a
+        revocation of either reaches the other."""
+        token = "ya29." + secrets.token_urlsafe(16)
+        self._tokens[token] = self.clock() + self.token_lifetime
+        self._token_scopes[token] = frozenset(scope.split())
+        if parent is not None:
+            self._token_parent[token] = parent
+        self.tokens_issued += 1
+        body: dict[str, Any] = {
+            "access_token": token,
+            "expires_in": self.token_lifetime,
+            "scope": scope,
+            "token_type": "Bearer",
+        }
+        if with_refresh and parent is not None:
+            body["refresh_token"] = parent
+        return body
+
+    def _authorize(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params.multi_items())
+        self.last_authorize = params
+        if params.get("client_id") != self.client_id:
+            return _page(401, "invalid_client", "The OAuth client was not found.")
+        redirect_uri = params.get("redirect_uri", "")
+        if not _loopback(redirect_uri):
+            return _page(
+                400,
+                "redirect_uri_mismatch",
+                "You can't sign in to this app because it doesn't comply with Google's OAuth "
+                "2.0 policy for a loopback redirect: " + redirect_uri,
+            )
+        method = params.get("code_challenge_method", "plain")
+        if (
+            params.get("response_type") != "code"
+            or not params.get("code_challenge")
+            or method not in ("S256", "plain")
+            or not params.get("scope")
+        ):
+            return _page(400, "invalid_request", "Required parameter is missing or invalid.")
+        state = {"state": params["state"]} if "state" in params else {}
+        requested = params["scope"].split()
+        if not all(_known_scope(s) for s in requested):
+            return redirect_to(redirect_uri, {"error": "invalid_scope", **state})
+        if self.consent == "deny":
+            return redirect_to(redirect_uri, {"error": "access_denied", **state})
+        granted = self._granted(requested)
+        code = "4/0A" + secrets.token_urlsafe(32)
+        self._codes[code] = _Code(
+            client_id=self.client_id,
+            redirect_uri=redirect_uri,
+            challenge=params["code_challenge"],
+            method=method,
+            scope=granted,
+            access_type=params.get("access_type", "online"),
+            expires_at=self.clock() + self.code_ttl,
+        )
+        return redirect_to(redirect_uri, {"code": code, "scope": granted, **state})
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
@@ -214,26 +505,131 @@ class FakeYouTube:
             or form.get("client_secret") != self.client_secret
         ):
             return httpx.Response(401, json={"error": "invalid_client"})
-        if form.get("grant_type") != "refresh_token":
-            return httpx.Response(400, json={"error": "unsupported_grant_type"})
-        if self.invalid_grant or form.get("refresh_token") != self.refresh_token:
-            return httpx.Response(
-                400,
-                json={
-                    "error": "invalid_grant",
-                    "error_description": "Token has been expired or revoked.",
-                },
-            )
-        token = "ya29." + secrets.token_urlsafe(16)
-        self._tokens[token] = self.clock() + self.token_lifetime
-        self.tokens_issued += 1
-        body = {
-            "access_token": token,
-            "expires_in": self.token_lifetime,
-            "scope": "https://www.googleapis.com/auth/youtube.force-ssl",
-            "token_type": "Bearer",
-        }
-        return httpx.Response(200, json=body)
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            return self._refresh_grant(form)
+        if grant == "authorization_code":
+            return self._code_grant(form)
+        if grant == DEVICE_GRANT:
+            return self._device_grant(form)
+        return httpx.Response(400, json={"error": "unsupported_grant_type"})
+
+    def _refresh_grant(self, form: dict[str, str]) -> httpx.Response:
+        token = form.get("refresh_token", "")
+        grant = self._refresh_tokens.get(token)
+        days = self.testing_mode_days
+        if (
+            grant is not None
+            and days is not None
+            and self.clock() - grant.issued_at >= days * 86400
+        ):
+            # Dead for good, even if the knob is lifted; its access tokens live out their hour.
+            del self._refresh_tokens[token]
+            grant = None
+        if self.invalid_grant or grant is None:
+            return oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
+        self.refreshes += 1
+        return httpx.Response(200, json=self._token_body(grant.scope, token, with_refresh=False))
+
+    def _code_grant(self, form: dict[str, str]) -> httpx.Response:
+        # Popped on the first attempt: a code is single use whether or not the exchange works.
+        code = self._codes.pop(form.get("code", ""), None)
+        if code is None or self.clock() >= code.expires_at:
+            return oauth_error(400, "invalid_grant", "Bad Request")
+        if code.client_id != form.get("client_id"):
+            return oauth_error(401, "invalid_client")
+        if form.get("redirect_uri") != code.redirect_uri:
+            return oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+        verifier = form.get("code_verifier")
+        if not verifier:
+            return oauth_error(400, "invalid_grant", "Missing code verifier.")
+        if (s256(verifier) if code.method == "S256" else verifier) != code.challenge:
+            return oauth_error(400, "invalid_grant", "Invalid code verifier.")
+        refresh = self._new_refresh(code.scope) if code.access_type == "offline" else None
+        return httpx.Response(200, json=self._token_body(code.scope, refresh, with_refresh=True))
+
+    def _device_code(self, request: httpx.Request) -> httpx.Response:
+        form = _params(request)
+        if form.get("client_id") != self.client_id:
+            return oauth_error(401, "invalid_client")
+        requested = form.get("scope", "").split()
+        if not requested:
+            return oauth_error(400, "invalid_scope", "Missing required parameter: scope")
+        for scope in requested:
+            if scope not in DEVICE_SCOPES:
+                return oauth_error(400, "invalid_scope", f"Invalid device flow scope: {scope}")
+        device_code = "AH-1Ng" + secrets.token_urlsafe(32)
+        letters = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words by accident, as Google does
+        while True:
+            raw = "".join(secrets.choice(letters) for _ in range(8))
+            user_code = raw[:4] + "-" + raw[4:]
+            if all(d.user_code != user_code for d in self._devices.values()):
+                break
+        self._devices[device_code] = _Device(
+            client_id=self.client_id,
+            scope=" ".join(requested),
+            user_code=user_code,
+            expires_at=self.clock() + self.device_ttl,
+            interval=self.device_interval,
+        )
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        return httpx.Response(
+            200,
+            json={
+                "device_code": device_code,
+                "user_code": user_code,
+                "verification_url": origin + "/device",
+                "expires_in": self.device_ttl,
+                "interval": self.device_interval,
+            },
+        )
+
+    def _device_grant(self, form: dict[str, str]) -> httpx.Response:
+        device_code = form.get("device_code", "")
+        device = self._devices.get(device_code)
+        if device is None or device.client_id != form.get("client_id"):
+            return oauth_error(400, "invalid_grant", "Bad Request")
+        now = self.clock()
+        if now >= device.expires_at:
+            return oauth_error(400, "expired_token", "Bad Request")
+        too_soon = device.last_poll is not None and now - device.last_poll < device.interval
+        device.last_poll = now
+        if self.enforce_interval and too_soon:
+            device.interval += 5  # RFC 8628 section 3.5: the client must slow down for good
+            return oauth_error(403, "slow_down", "Forbidden")
+        auto = self.auto_approve_after_polls
+        if device.status == "pending" and auto is not None and device.pending_polls >= auto:
+            self._approve(device)
+        if device.status == "denied":
+            return oauth_error(403, "access_denied", "Forbidden")
+        if device.status == "pending":
+            device.pending_polls += 1
+            return oauth_error(428, "authorization_pending", "Precondition Required")
+        del self._devices[device_code]  # single use once it has yielded tokens
+        refresh = self._new_refresh(device.scope)
+        return httpx.Response(200, json=self._token_body(device.scope, refresh, with_refresh=True))
+
+    def _kill_grant(self, refresh: str) -> None:
+        """A refresh token dies, and with it every access token issued from it."""
+        self._refresh_tokens.pop(refresh, None)
+        for access in [a for a, p in self._token_parent.items() if p == refresh]:
+            self._tokens.pop(access, None)
+            del self._token_parent[access]
+
+    def _revoke(self, request: httpx.Request) -> httpx.Response:
+        token = _params(request).get("token", "")
+        if token in self._refresh_tokens:
+            self._kill_grant(token)
+        elif self.clock() < self._tokens.get(token, -1.0):
+            parent = self._token_parent.get(token)
+            if parent is not None and parent in self._refresh_tokens:
+                self._kill_grant(parent)  # Google: an access token takes its refresh token along
+            else:
+                self._tokens.pop(token, None)
+        else:
+            return oauth_error(400, "invalid_token", "Token expired or revoked")
+        self.revoked.append(token)
+        return httpx.Response(200, json={})
 
     def _upload_start(self, request: httpx.Request) -> httpx.Response:
         query = parse_qs(request.url.query.decode())
@@ -379,6 +775,7 @@ class FakeYouTube:
     def _channels_list(self, request: httpx.Request) -> httpx.Response:
         item = {
             "id": "UCfake",
+            "snippet": {"title": self.channel_title},
             "contentDetails": {"relatedPlaylists": {"uploads": UPLOADS_PLAYLIST}},
         }
         return httpx.Response(200, json={"items": [item]})

@@ -1,7 +1,7 @@
-"""A faithful in-memory Zoom (docs/platforms.md, the "Zoom:" sections): OAuth token endpoint,
-users, the recordings listing with month limits and page tokens, single-meeting lookups with
-UUID double-decoding, downloads that redirect to a pre-signed CDN, and fault knobs for every
-failure we handle."""
+"""A faithful in-memory Zoom (docs/platforms.md, the "Zoom:" sections): OAuth (authorize with
+PKCE, the token endpoint, revoke), users, the recordings listing with month limits and page
+tokens, single-meeting lookups with UUID double-decoding, downloads that redirect to a
+pre-signed CDN, and fault knobs for every failure we handle."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlencode
 
 import httpx
 
@@ -35,6 +35,8 @@ ROUTES = (
     "delete_recordings",
     "download",
     "cdn",
+    "authorize",
+    "revoke",
 )
 _BLOCK = 64 * 1024
 
@@ -51,6 +53,18 @@ class Fault:
 @dataclass
 class _Token:
     user_id: str | None  # None: an S2S (account) token
+    expires_at: float
+    refresh: str | None = None  # the refresh token issued with it: revoking one ends the pair
+
+
+@dataclass
+class _Code:
+    """An authorization code (5 minutes, single use) and what the consent bound it to."""
+
+    user_id: str
+    redirect_uri: str
+    challenge: str | None
+    method: str  # "S256" or "plain"
     expires_at: float
 
 
@@ -84,11 +98,24 @@ def _oauth_err(status: int, error: str, reason: str) -> httpx.Response:
 class FakeZoom:
     """In-memory Zoom; `handler` serves it through MockTransport or tests.fakes.server.serve.
 
-    Serve it at a base URL B and point LEAP at oauth_base_url=B, api_base_url=B + "/v2".
+    Serve it at a base URL B and point LEAP at oauth_base_url=B, api_base_url=B + "/v2"
+    (authorize = B + "/oauth/authorize", token = B + "/oauth/token", revoke = B + "/oauth/revoke").
     Routes (names for knobs and counters): oauth_token, get_user, list_recordings,
-    get_meeting_recordings, delete_recordings, download (/rec/download/KEY), cdn (/cdn/KEY).
+    get_meeting_recordings, delete_recordings, download (/rec/download/KEY), cdn (/cdn/KEY),
+    authorize (GET /oauth/authorize: an unknown client_id is a 400 "Invalid client_id (4702)"
+    page, a missing redirect_uri a 400 "Invalid redirect" page, a bad response_type or
+    code_challenge_method a 400 page; otherwise 302 to redirect_uri with code and state, or
+    error=access_denied; PKCE (S256 or plain) is optional, as at Zoom), revoke (POST
+    /oauth/revoke?token=..., Basic client auth: {"status": "success"} and that token and its
+    pair (the access and refresh token issued together) die; bad client 401 invalid_client,
+    unknown token 400 {"reason": "Invalid Token!", "error": "invalid_request"}).
+    The token endpoint's authorization_code grant pops the code on the first attempt (single
+    use) and checks PKCE (a missing or wrong code_verifier is 400 invalid_grant); refresh
+    rotates the refresh token.
     State: users, meetings (uuid -> FakeMeeting; mutate freely), add_user, add_meeting,
-    delete_meeting, generate_meetings, set_file_content, file_bytes, issue_authorization_code.
+    delete_meeting, generate_meetings, set_file_content, file_bytes,
+    issue_authorization_code(redirect_uri, user_email=, code_challenge=, code_challenge_method=),
+    last_authorize (the query of the last authorize request).
 
     Fault knobs:
       inject_429(route, n, retry_after=, form="seconds"|"iso"|"http-date"|None,
@@ -102,6 +129,9 @@ class FakeZoom:
       expire_all_tokens()                               every issued access token dies (401 124)
       inject_download_drop(after_bytes, n)              the next n CDN bodies stop after N bytes
       host_only_html = True                             downloads answer 200 text/html
+      consent = "allow" | "deny"                        what the user answers on the consent page
+      token_delay                                       seconds before each oauth_token answer
+                                                    (outside the lock: concurrent refreshes race)
       token_lifetime, page_token_ttl, date_slack_days (widen listings by N days, as an
       inclusive/timezone-sloppy Zoom might), cdn_base_url (default: 127.0.0.1 <-> localhost,
       otherwise cdn.<host>, so httpx drops Authorization on the redirect), clock,
@@ -117,7 +147,8 @@ class FakeZoom:
                                                     and quotes its Authorization header back
                                                     (raw, bare base64, decoded, URL-encoded),
                                                     as careless servers do
-    Counters: requests[route], tokens_issued, api_tokens_seen (access tokens used on API
+    Counters: requests[route], tokens_issued, refreshes (successful refresh_token grants),
+    revoked (tokens revoked, as presented), api_tokens_seen (access tokens used on API
     calls, in order), cdn_authorization (Authorization header seen by each CDN request),
     log (method, path?query) of every request.
     """
@@ -146,8 +177,13 @@ class FakeZoom:
         self.user_scope = True
         self.endless_pages: bool | str = False
         self.echo_authorization: int | None = None
+        self.consent: Literal["allow", "deny"] = "allow"
+        self.token_delay = 0.0  # seconds each oauth_token request takes to answer
+        self.last_authorize: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
         self.tokens_issued = 0
+        self.refreshes = 0
+        self.revoked: list[str] = []
         self.api_tokens_seen: list[str] = []
         self.cdn_authorization: list[str | None] = []
         self.log: list[tuple[str, str]] = []
@@ -162,7 +198,7 @@ class FakeZoom:
         self._download_drops: deque[int] = deque()
         self._tokens: dict[str, _Token] = {}
         self._refresh_tokens: dict[str, str] = {}  # refresh token -> user id
-        self._codes: dict[str, tuple[str, str, str | None, float]] = {}
+        self._codes: dict[str, _Code] = {}
         self._cursors: dict[str, _PageCursor] = {}
         self._content: dict[str, bytes] = {}
         self._blocks: dict[str, bytes] = {}
@@ -307,13 +343,20 @@ class FakeZoom:
             self._download_drops.extend([after_bytes] * n)
 
     def issue_authorization_code(
-        self, redirect_uri: str, *, user_email: str | None = None, code_challenge: str | None = None
+        self,
+        redirect_uri: str,
+        *,
+        user_email: str | None = None,
+        code_challenge: str | None = None,
+        code_challenge_method: str = "S256",
     ) -> str:
         """What the browser would bring back from /oauth/authorize: a one-time code (5 min)."""
         user = self.add_user(user_email) if user_email else self.users[self.default_user_id]
         code = secrets.token_urlsafe(16)
         with self._lock:
-            self._codes[code] = (user["id"], redirect_uri, code_challenge, self.clock() + 300)
+            self._codes[code] = _Code(
+                user["id"], redirect_uri, code_challenge, code_challenge_method, self.clock() + 300
+            )
         return code
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -321,6 +364,8 @@ class FakeZoom:
     def handler(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode("ascii")
         route, arg = self._route(request.method, request.url.path, path.split("?", 1)[0])
+        if route == "oauth_token" and self.token_delay > 0:
+            time.sleep(self.token_delay)  # outside the lock: concurrent exchanges overlap
         with self._lock:
             self.log.append((request.method, path))
             if route is None:
@@ -342,6 +387,10 @@ class FakeZoom:
     def _route(method: str, path: str, raw: str) -> tuple[str | None, str]:
         if path == "/oauth/token" and method == "POST":
             return "oauth_token", ""
+        if path == "/oauth/authorize" and method == "GET":
+            return "authorize", ""
+        if path == "/oauth/revoke" and method == "POST":
+            return "revoke", ""
         if m := re.fullmatch(r"/v2/users/([^/]+)/recordings", raw):
             return ("list_recordings", unquote(m[1])) if method == "GET" else (None, "")
         if m := re.fullmatch(r"/v2/users/([^/]+)", raw):
@@ -363,7 +412,8 @@ class FakeZoom:
 
     def _issue(self, user_id: str | None, *, refresh: bool) -> dict[str, Any]:
         access = "fz." + secrets.token_urlsafe(24)
-        self._tokens[access] = _Token(user_id, self.clock() + self.token_lifetime)
+        token_state = _Token(user_id, self.clock() + self.token_lifetime)
+        self._tokens[access] = token_state
         self.tokens_issued += 1
         body: dict[str, Any] = {
             "access_token": access,
@@ -374,6 +424,7 @@ class FakeZoom:
         if refresh and user_id is not None:
             token = "fzr." + secrets.token_urlsafe(24)
             self._refresh_tokens[token] = user_id
+            token_state.refresh = token
             body["refresh_token"] = token
         else:
             body["api_url"] = "https://api.zoom.us"
@@ -394,22 +445,70 @@ class FakeZoom:
                     return _oauth_err(400, "invalid_request", "Invalid account_id")
                 return _json(200, self._issue(None, refresh=False))
             if grant == "authorization_code":
+                # Popped on the first attempt: a code is single use whether or not it works.
                 entry = self._codes.pop(form.get("code", ""), None)
-                if entry is None or self.clock() > entry[3]:
+                if entry is None or self.clock() > entry.expires_at:
                     return _oauth_err(400, "invalid_grant", "Invalid authorization code")
-                user_id, redirect_uri, challenge, _exp = entry
-                if form.get("redirect_uri") != redirect_uri:
+                if form.get("redirect_uri") != entry.redirect_uri:
                     return _oauth_err(400, "invalid_request", "Redirect URI mismatch.")
-                if challenge is not None and _s256(form.get("code_verifier", "")) != challenge:
-                    return _oauth_err(400, "invalid_grant", "Invalid code_verifier")
-                return _json(200, self._issue(user_id, refresh=True))
+                if entry.challenge is not None:
+                    verifier = form.get("code_verifier", "")
+                    if not verifier:
+                        return _oauth_err(400, "invalid_grant", "Missing code_verifier")
+                    expected = _s256(verifier) if entry.method == "S256" else verifier
+                    if expected != entry.challenge:
+                        return _oauth_err(400, "invalid_grant", "Invalid code_verifier")
+                return _json(200, self._issue(entry.user_id, refresh=True))
             if grant == "refresh_token":
                 # Rotation: the presented refresh token dies the moment it is used.
                 user_id = self._refresh_tokens.pop(form.get("refresh_token", ""), "")
                 if not user_id:
                     return _oauth_err(400, "invalid_grant", "Invalid Token!")
+                self.refreshes += 1
                 return _json(200, self._issue(user_id, refresh=True))
         return _oauth_err(400, "unsupported_grant_type", "Unsupported grant type")
+
+    def _authorize(self, request: httpx.Request, _: str) -> httpx.Response:
+        params = dict(request.url.params.multi_items())
+        with self._lock:
+            self.last_authorize = params
+        if params.get("client_id") != self.client_id:
+            return _page(400, "Invalid client_id (4702)")
+        redirect_uri = params.get("redirect_uri", "")
+        if not redirect_uri:
+            return _page(400, "Invalid redirect: redirect_uri is missing")
+        if params.get("response_type") != "code":
+            return _page(400, "Unsupported response_type")
+        challenge = params.get("code_challenge")
+        method = params.get("code_challenge_method", "plain")
+        if challenge is not None and method not in ("S256", "plain"):
+            return _page(400, "Invalid code_challenge_method")
+        state = {"state": params["state"]} if "state" in params else {}
+        if self.consent == "deny":
+            return _redirect(redirect_uri, {"error": "access_denied", **state})
+        code = self.issue_authorization_code(
+            redirect_uri, code_challenge=challenge, code_challenge_method=method
+        )
+        return _redirect(redirect_uri, {"code": code, **state})
+
+    def _revoke(self, request: httpx.Request, _: str) -> httpx.Response:
+        if not self._basic_ok(request.headers.get("authorization", "")):
+            return _oauth_err(401, "invalid_client", "Invalid client_id or client_secret")
+        body = parse_qs(request.content.decode("utf-8", "replace"))
+        token = request.url.params.get("token") or body.get("token", [""])[0]
+        with self._lock:
+            if token in self._refresh_tokens:
+                del self._refresh_tokens[token]
+                for access in [a for a, t in self._tokens.items() if t.refresh == token]:
+                    del self._tokens[access]
+            elif token in self._tokens and self.clock() < self._tokens[token].expires_at:
+                pair = self._tokens.pop(token).refresh
+                if pair is not None:
+                    self._refresh_tokens.pop(pair, None)
+            else:
+                return _oauth_err(400, "invalid_request", "Invalid Token!")
+            self.revoked.append(token)
+        return _json(200, {"status": "success"})
 
     @staticmethod
     def _echo_authorization(request: httpx.Request, status: int) -> httpx.Response:
@@ -674,6 +773,20 @@ class FakeZoom:
                 )
                 self._blocks[key] = block
             return block
+
+
+def _page(status: int, message: str) -> httpx.Response:
+    """An error Zoom shows on its own page (no redirect), e.g. "Invalid client_id (4702)"."""
+    return httpx.Response(
+        status,
+        text=f"<!doctype html><title>Zoom</title><p>{message}</p>",
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+
+
+def _redirect(uri: str, params: dict[str, str]) -> httpx.Response:
+    sep = "" if uri.endswith(("?", "&")) else "&" if "?" in uri else "?"
+    return httpx.Response(302, headers={"Location": uri + sep + urlencode(params)})
 
 
 def _s256(verifier: str) -> str:

@@ -64,6 +64,11 @@ LazyGroup.lazy_commands = {
     "preset": LazyCommand(
         "leap.cli.preset_cmd", "app", "Output presets: where and how recordings are published."
     ),
+    "oauth": LazyCommand(
+        "leap.cli.oauth_cmd",
+        "app",
+        "Connect a YouTube, VK or Zoom account through its consent page.",
+    ),
     "credentials": LazyCommand(
         "leap.cli.credentials_cmd", "app", "Credentials for Zoom, YouTube, VK and API keys."
     ),

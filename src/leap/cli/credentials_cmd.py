@@ -12,8 +12,8 @@ import typer
 
 from leap.cli import _files
 from leap.cli._run import state_of
-from leap.errors import UsageError
-from leap.services import credentials, provider_check
+from leap.errors import CredentialDead, LeapError, UsageError
+from leap.services import credential_health, credentials
 from leap.views import credential_view
 
 app = typer.Typer(help="Credentials for Zoom, YouTube, VK and API keys.", no_args_is_help=True)
@@ -110,16 +110,35 @@ def show(ctx: typer.Context, name: str) -> None:
 
 @app.command("test")
 def test(ctx: typer.Context, name: str) -> None:
-    """Check a credential against its service (e.g. get a Zoom token and read the user)."""
+    """Check a credential with one cheap call to its service (exit 5: dead; 1: attention)."""
+    # Zoom: a token and the user; YouTube: the channel and the scopes its presets need; VK:
+    # users.get. API keys have no free call: they are reported unchecked.
     state = state_of(ctx)
-    result = provider_check.test_credential(state.runtime(), state.scope(), name)
-    state.output.done(result, f"credential '{name}' works: {result.get('detail', 'ok')}")
+    view = credential_health.check(state.runtime(), state.scope(), name)
+    out = state.output
+    if out.as_json:
+        out.json(view)
+    line = f"credential '{name}': {view['detail']}"
+    if view["state"] == credential_health.DEAD:
+        raise CredentialDead(line)
+    if view["state"] == credential_health.ERROR:
+        raise LeapError(line)
+    if view["attention"]:
+        out.warning(line)
+        raise typer.Exit(1)
+    if not out.as_json:
+        works = view["state"] == credential_health.OK
+        out.message(f"credential '{name}' works: {view['detail']}" if works else line)
 
 
 @app.command("remove")
 def remove(ctx: typer.Context, name: str) -> None:
-    """Delete a credential (refused while a source or preset uses it)."""
+    """Revoke a credential at its platform, then delete it (refused while something uses it)."""
     state = state_of(ctx)
-    with state.context() as c:
-        credentials.remove(c, name)
-    state.output.done({"removed": name}, f"removed credential '{name}'")
+    done = credential_health.remove(state.runtime(), state.scope(), name)
+    if done.warning:
+        state.output.warning(done.warning)
+    revoked = " (revoked at the platform)" if done.revoked else ""
+    state.output.done(
+        {"removed": name, "revoked": done.revoked}, f"removed credential '{name}'{revoked}"
+    )

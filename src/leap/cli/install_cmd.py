@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from leap.cli._run import state_of
-from leap.errors import LeapError
+from leap.errors import CredentialDead, LeapError
 from leap.services import install, users
 from leap.services.doctor import run_checks
 from leap.views import user_view
@@ -47,15 +47,32 @@ def doctor(
     ctx: typer.Context,
     deep: Annotated[bool, typer.Option("--deep", help="Also run the tools (slower).")] = False,
 ) -> None:
-    """Check the install: config, database, key, queue, leapd, ffmpeg, local transcription."""
+    """Check the install: config, database, key, queue, leapd, ffmpeg, local transcription.
+
+    Then each credential of the acting user, one cheap call each (exit 5: one is dead)."""
     state = state_of(ctx)
-    checks = run_checks(state.settings, deep=deep)
-    rows = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks]
+    checks = run_checks(state.settings, deep=deep, user=state.user)
+    rows: list[dict[str, object]] = []
+    for c in checks:
+        row: dict[str, object] = {"check": c.name, "ok": c.ok, "detail": c.detail}
+        if c.state is not None:
+            row.update(state=c.state, days_left=c.days_left)
+        rows.append(row)
     state.output.table(rows, ["check", "ok", "detail"], title="leap doctor")
+    creds = [c for c in checks if c.state is not None]
     # leapd not running and no local whisper are facts, not a broken install.
-    essential = [c for c in checks if c.name not in ("leapd", "local transcription")]
+    essential = [
+        c for c in checks if c.state is None and c.name not in ("leapd", "local transcription")
+    ]
+    dead = [c.name.removeprefix("credential ") for c in creds if c.state == "dead"]
+    if dead:
+        # 5 before the rest: the one failure a script can act on by re-authenticating.
+        raise CredentialDead(f"credentials to re-authenticate: {', '.join(dead)}")
     if not all(c.ok for c in essential):
         raise LeapError("some checks failed")
+    attention = [c.name.removeprefix("credential ") for c in creds if not c.ok]
+    if attention:
+        raise LeapError(f"credentials needing attention: {', '.join(attention)}")
 
 
 def whoami(ctx: typer.Context) -> None:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
 from leap.errors import UsageError
+from leap.logs import register_secret
 from leap.providers.http import (
     CredentialRejected,
     Deferred,
@@ -67,6 +68,116 @@ class SavedVideo:
     video_id: int
     owner_id: int
     access_key: str | None = None
+
+
+def authorize_url(
+    id_base_url: str, client_id: str, redirect_uri: str, state: str, challenge: str, scope: str
+) -> str:
+    """VK ID's consent page (§3.4): authorization code with mandatory PKCE S256."""
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": scope,
+        }
+    )
+    return f"{id_base_url.rstrip('/')}/authorize?{query}"
+
+
+@dataclass(frozen=True)
+class VKGrant:
+    tokens: VKTokens
+    user_id: int | str | None
+    scope: str | None
+
+
+def exchange_code(
+    http: httpx.Client,
+    id_base_url: str,
+    client_id: str,
+    code: str,
+    verifier: str,
+    device_id: str,
+    redirect_uri: str,
+    *,
+    clock: Clock = time.time,
+) -> VKGrant:
+    """Trade the redirect's code (with its device_id) for the first token set; a refusal
+    raises CredentialRejected, which the caller words for its user."""
+    state = secrets.token_urlsafe(16)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "client_id": client_id,
+        "device_id": device_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+    }
+    for field in ("code", "code_verifier"):
+        register_secret(form[field])
+
+    def classify(response: httpx.Response) -> None:
+        if response.status_code < 500 and response.status_code not in (408, 429):
+            try:
+                data: Any = json.loads(response.read())
+            except ValueError:
+                data = None
+            if response.status_code >= 400 or (isinstance(data, dict) and "error" in data):
+                raise CredentialRejected(
+                    f"vk: VK ID refused the code (HTTP {response.status_code}: "
+                    f"{error_excerpt(response)})",
+                    provider=PROVIDER,
+                    status=response.status_code,
+                )
+        classify_response(response, PROVIDER, datetime.fromtimestamp(clock(), UTC))
+
+    data = token_grant(
+        lambda: http.post(id_base_url.rstrip("/") + "/oauth2/auth", data=form),
+        classify,
+        RetryPolicy(max_attempts=3, budget_s=20),
+        provider=PROVIDER,
+        what="the VK ID token response",
+    )
+    if data.get("state") not in (None, state):
+        raise PermanentError(
+            "vk: the VK ID token response carries a foreign state", provider=PROVIDER
+        )
+    for field in ("access_token", "refresh_token"):
+        value = data.get(field)
+        register_secret(value if isinstance(value, str) else None)
+    previous = VKTokens("", device_id=device_id, client_id=client_id)
+    scope = data.get("scope")
+    return VKGrant(
+        tokens_from_response(data, previous, clock()),
+        data.get("user_id") if isinstance(data.get("user_id"), int | str) else None,
+        scope if isinstance(scope, str) else None,
+    )
+
+
+def logout(http: httpx.Client, id_base_url: str, client_id: str, access_token: str) -> None:
+    """End the VK ID session of a token set (its access and refresh tokens stop working);
+    VK ID answers refusals in the body, so they raise PermanentError here."""
+    register_secret(access_token)
+    response = http.post(
+        id_base_url.rstrip("/") + "/oauth2/logout",
+        data={"client_id": client_id, "access_token": access_token},
+    )
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    if response.status_code != 200 or not isinstance(data, dict) or "error" in data:
+        raise PermanentError(
+            f"vk: VK ID did not log the token out (HTTP {response.status_code}: "
+            f"{error_excerpt(response)})",
+            provider=PROVIDER,
+            status=response.status_code,
+        )
 
 
 def parse_implicit_redirect(url: str, *, clock: Clock = time.time) -> VKTokens:

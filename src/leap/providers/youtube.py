@@ -656,6 +656,22 @@ class YouTubeClient:
             content=body,
         )
 
+    def my_channel(self) -> tuple[str, str] | None:
+        """The (id, title) of the channel the token acts for, or None if the account has
+        none (channels.list mine=true, 1 unit)."""
+        data = self._json(
+            "channels.list",
+            "GET",
+            self._api + "/channels",
+            params={"part": "snippet", "mine": "true"},
+        )
+        items = data.get("items") or []
+        if not items or not isinstance(items[0], dict) or not items[0].get("id"):
+            return None
+        snippet = items[0].get("snippet")
+        title = snippet.get("title") if isinstance(snippet, dict) else None
+        return str(items[0]["id"]), str(title or items[0]["id"])
+
     def find_video_by_marker(self, marker: str, *, recent: int = 50) -> str | None:
         """The id of a recent upload whose description or tags hold `marker`, or None.
 

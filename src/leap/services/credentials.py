@@ -107,6 +107,14 @@ def validate_payload(kind: CredentialKind, raw: Mapping[str, Any]) -> dict[str, 
     return model.model_dump(exclude_none=True)
 
 
+# Public facts that outlive a re-authentication: the history `leap doctor` reads.
+HISTORY_KEYS = ("testing_mode",)
+# Google deletes the refresh tokens of an app in "Testing" publishing status 7 days after
+# consent; a death this long after consent is that pattern, not a revocation.
+TESTING_MODE_DAYS = 7.0
+_TESTING_WINDOW_DAYS = (6.5, 8.5)
+
+
 def add_credential(
     ctx: Context, name: str, kind: CredentialKind, raw: Mapping[str, Any], *, replace: bool = False
 ) -> Credential:
@@ -116,10 +124,17 @@ def add_credential(
 
 
 def save_credential(
-    ctx: Context, name: str, kind: CredentialKind, raw: Mapping[str, Any], *, replace: bool = False
+    ctx: Context,
+    name: str,
+    kind: CredentialKind,
+    raw: Mapping[str, Any],
+    *,
+    replace: bool = False,
+    facts: Mapping[str, Any] | None = None,
 ) -> tuple[Credential, bool]:
     """add_credential, also saying whether an existing credential was replaced: `replace` on a
-    name not yet used adds it (a provisioning script can run the same command every time)."""
+    name not yet used adds it (a provisioning script can run the same command every time).
+    `facts` are non-secret facts to show with it (the channel, when consent was given)."""
     if not NAME_RE.fullmatch(name):
         raise UsageError(f"invalid credential name '{name}': letters, digits, '.', '_', '-'")
     existing = ctx.repos.credentials.by_name(name)
@@ -129,6 +144,9 @@ def save_credential(
         raise Conflict(f"credential '{name}' is a {existing.kind} credential, not {kind.value}")
     payload = validate_payload(kind, raw)
     public = {k: v for k, v in payload.items() if k in PUBLIC_KEYS}
+    if existing is not None:
+        public.update({k: existing.public[k] for k in HISTORY_KEYS if k in existing.public})
+    public.update(facts or {})
     expires = payload.get("expires_at")
     if existing is not None:
         existing.secret = ctx.vault.encrypt(payload)
@@ -167,14 +185,22 @@ def list_credentials(ctx: Context) -> list[Credential]:
     return ctx.repos.credentials.list(order_by=(Credential.name,))
 
 
-def remove(ctx: Context, name: str) -> None:
-    cred = get(ctx, name)
+def ensure_unused(ctx: Context, cred: Credential) -> None:
+    """Raise Conflict while a source or preset uses `cred`: asked before anything irreversible
+    (a revoke at the platform) happens, and again by `remove` itself."""
     users = [s.name for s in ctx.repos.sources.list(credential_id=cred.id)]
     users += [p.name for p in ctx.repos.presets.list(credential_id=cred.id)]
     if users:
         raise Conflict(
-            f"credential '{name}' is used by {', '.join(sorted(users))}; remove those first"
+            f"credential '{cred.name}' is used by {', '.join(sorted(users))}; remove those first"
         )
+
+
+def remove(ctx: Context, name: str) -> None:
+    """Delete the credential (no platform call: services.credential_health.remove revokes
+    first, outside any unit of work)."""
+    cred = get(ctx, name)
+    ensure_unused(ctx, cred)
     ctx.repos.credentials.delete(cred)
 
 
@@ -241,11 +267,40 @@ def forget_token(ctx: Context, cred_id: int, expires_at: float | None = None) ->
 
 
 def mark_dead(ctx: Context, cred: Credential, reason: str) -> None:
+    if (
+        cred.kind == CredentialKind.YOUTUBE.value
+        and cred.status == CredentialStatus.ACTIVE.value
+        and "invalid_grant" in reason
+    ):
+        age = _days_since(cred.public.get("authorized_at"))
+        if age is not None and _TESTING_WINDOW_DAYS[0] <= age <= _TESTING_WINDOW_DAYS[1]:
+            cred.public = {**cred.public, "testing_mode": True}
     cred.status = CredentialStatus.NEEDS_REAUTH.value
     # The reason quotes the provider's answer, which may echo what we sent it; the stored
     # text is shown by `credentials list` to anyone who can read the row or the database.
     cred.status_reason = redact(reason)
     ctx.session.flush()
+
+
+def _days_since(iso: object) -> float | None:
+    if not isinstance(iso, str):
+        return None
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - then).total_seconds() / 86400
+
+
+def testing_mode_days_left(cred: Credential) -> float | None:
+    """Days until a Testing-mode Google app's refresh token dies, when this credential's
+    history shows that pattern (an earlier token died 7 days after consent)."""
+    if not cred.public.get("testing_mode"):
+        return None
+    age = _days_since(cred.public.get("authorized_at"))
+    return None if age is None else TESTING_MODE_DAYS - age
 
 
 def mark_ok(ctx: Context, cred: Credential) -> None:

@@ -21,7 +21,7 @@ from leap.errors import ConfigError, LeapError
 from leap.media.ffmpeg import ENV_FFMPEG, ffmpeg_version, locate
 from leap.providers.local_whisper import SAMPLE_RATE, LocalWhisperTranscriber, bundled_model_dir
 from leap.secrets import load_keys
-from leap.services import system
+from leap.services import credential_health, system, users
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,15 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # Credential rows only (services.credential_health): the state and the days left until
+    # a known lapse, so `--json` readers need not parse the detail.
+    state: str | None = None
+    days_left: float | None = None
 
 
-def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
+def run_checks(settings: Settings, *, deep: bool, user: str | None = None) -> list[Check]:
+    """Every check, in order; then one row per credential of `user` (--user, else the only
+    user), when a user can be resolved."""
     checks: list[Check] = [Check("config", True, str(settings.config_path or "defaults only"))]
 
     def attempt(name: str, fn: Callable[[], object]) -> None:
@@ -44,49 +50,83 @@ def run_checks(settings: Settings, *, deep: bool) -> list[Check]:
             checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
 
     runtime: Runtime | None = None
+    schema_ok = False
     try:
-        runtime = Runtime.from_settings(settings)
-        rt = runtime
+        try:
+            runtime = Runtime.from_settings(settings)
+            rt = runtime
 
-        def database() -> str:
-            cur, head = current_revision(rt.engine), head_revision(rt.engine)
-            if cur != head:
-                raise LeapError(f"schema {cur or 'empty'}, needs {head}: run 'leap db upgrade'")
-            return f"{redact_url(settings.database_url)} at {cur}"
+            def database() -> str:
+                cur, head = current_revision(rt.engine), head_revision(rt.engine)
+                if cur != head:
+                    raise LeapError(f"schema {cur or 'empty'}, needs {head}: run 'leap db upgrade'")
+                return f"{redact_url(settings.database_url)} at {cur}"
 
-        attempt("database", database)
-        attempt("secret key", lambda: load_keys(settings.data_path).origin)
-        attempt("queue", lambda: f"{settings.queue.backend}: {_queue_kind(settings)}")
+            attempt("database", database)
+            schema_ok = checks[-1].ok
+            attempt("secret key", lambda: load_keys(settings.data_path).origin)
+            attempt("queue", lambda: f"{settings.queue.backend}: {_queue_kind(settings)}")
 
-        def daemon() -> str:
-            with open_context(rt, Scope.system_scope()) as ctx:
-                beat = system.heartbeat(ctx)
-            if not beat:
-                raise LeapError("no heartbeat yet: is leapd running?")
-            at = datetime.fromisoformat(str(beat["at"]).replace("Z", "+00:00"))
-            age = (datetime.now(UTC) - at).total_seconds()
-            limit = 3 * settings.worker.heartbeat_seconds
-            if age > limit:
-                raise LeapError(
-                    f"last heartbeat {age:.0f} s ago (pid {beat.get('pid')}): leapd seems stopped"
-                )
-            return f"heartbeat {age:.0f} s ago from pid {beat.get('pid')}"
+            def daemon() -> str:
+                with open_context(rt, Scope.system_scope()) as ctx:
+                    beat = system.heartbeat(ctx)
+                if not beat:
+                    raise LeapError("no heartbeat yet: is leapd running?")
+                at = datetime.fromisoformat(str(beat["at"]).replace("Z", "+00:00"))
+                age = (datetime.now(UTC) - at).total_seconds()
+                limit = 3 * settings.worker.heartbeat_seconds
+                if age > limit:
+                    raise LeapError(
+                        f"last heartbeat {age:.0f} s ago (pid {beat.get('pid')}): "
+                        "leapd seems stopped"
+                    )
+                return f"heartbeat {age:.0f} s ago from pid {beat.get('pid')}"
 
-        attempt("leapd", daemon)
-    except LeapError as exc:
-        checks.append(Check("database", False, exc.message))
+            attempt("leapd", daemon)
+        except LeapError as exc:
+            checks.append(Check("database", False, exc.message))
+
+        attempt("ffmpeg", check_ffmpeg)
+        if importlib.util.find_spec("faster_whisper") is None:
+            checks.append(
+                Check("local transcription", False, "not installed: pip install 'leap[local]'")
+            )
+        else:
+            attempt("local transcription", lambda: local_transcription(settings, deep=deep))
+        # Credentials last: each costs a call to its platform, and a schema behind head
+        # could not even list them.
+        if runtime is not None and schema_ok:
+            checks.extend(credential_checks(runtime, user))
     finally:
         if runtime is not None:
             runtime.dispose()
-
-    attempt("ffmpeg", check_ffmpeg)
-    if importlib.util.find_spec("faster_whisper") is None:
-        checks.append(
-            Check("local transcription", False, "not installed: pip install 'leap[local]'")
-        )
-    else:
-        attempt("local transcription", lambda: local_transcription(settings, deep=deep))
     return checks
+
+
+def credential_checks(runtime: Runtime, user: str | None) -> list[Check]:
+    """One row per credential of the acting user (credential_health.check_all). None when no
+    user can be resolved (doctor runs before `leap init` too, and an install of several users
+    needs --user), unless --user named one that cannot be."""
+    try:
+        scope = users.resolve_identity(runtime, user)
+    except LeapError as exc:
+        return [] if user is None else [Check("credentials", False, exc.message)]
+    try:
+        views = credential_health.check_all(runtime, scope)
+    except LeapError as exc:
+        return [Check("credentials", False, exc.message)]
+    except Exception as exc:  # doctor reports, it never crashes
+        return [Check("credentials", False, f"{type(exc).__name__}: {exc}")]
+    return [
+        Check(
+            f"credential {v['name']}",
+            not v["attention"],
+            str(v["detail"]),
+            state=str(v["state"]),
+            days_left=v["days_left"],
+        )
+        for v in views
+    ]
 
 
 # `ffmpeg -version` answers in milliseconds; a binary that has not answered by then hangs.
