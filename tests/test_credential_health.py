@@ -246,6 +246,57 @@ def test_a_testing_mode_google_app_is_expiring(
     assert fake.requests["channels_list"] == 1  # it was still checked for real
 
 
+def test_a_death_7_days_after_consent_is_recognised_as_testing_mode(
+    installed: Any, tmp_path: Path, youtube: tuple[FakeYouTube, str], runtime: Runtime
+) -> None:
+    cli = installed
+    fake, _ = youtube
+    add_youtube(cli, tmp_path, fake)
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        [cred] = ctx.repos.credentials.list()
+        consent = datetime.now(UTC) - timedelta(days=7, hours=1)
+        cred.public = {**cred.public, "authorized_at": consent.isoformat(timespec="seconds")}
+    # The refresh token dies 7 days after consent, as Google does for apps in Testing mode.
+    fake.invalid_grant = True
+    res = cli("--json", "credentials", "test", "chan")
+    assert res.code == 5, res.stderr
+    assert "Google app in Testing mode" in res.json()["detail"]
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        [cred] = ctx.repos.credentials.list()
+        assert cred.public["testing_mode"] is True
+    # The history outlives a re-authentication: the new token is known to lapse in 7 days.
+    fake.invalid_grant = False
+    path = tmp_path / "again.json"
+    path.write_text(
+        json.dumps(
+            {
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "refresh_token": fake.refresh_token,
+            }
+        )
+    )
+    ok(cli, "credentials", "add", "youtube", "chan", "--from-file", str(path), "--replace")
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        [cred] = ctx.repos.credentials.list()
+        assert cred.public["testing_mode"] is True
+
+
+def test_a_death_long_after_consent_is_not_testing_mode(
+    installed: Any, tmp_path: Path, youtube: tuple[FakeYouTube, str], runtime: Runtime
+) -> None:
+    cli = installed
+    fake, _ = youtube
+    add_youtube(cli, tmp_path, fake)
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        [cred] = ctx.repos.credentials.list()
+        consent = datetime.now(UTC) - timedelta(days=40)
+        cred.public = {**cred.public, "authorized_at": consent.isoformat(timespec="seconds")}
+    fake.invalid_grant = True  # revoked by the user, say
+    res = cli("--json", "credentials", "test", "chan")
+    assert res.code == 5 and "Testing mode" not in res.json()["detail"]
+
+
 def test_vk_credentials_are_checked_with_users_get(
     installed: Any, tmp_path: Path, vk: FakeVK
 ) -> None:

@@ -152,7 +152,7 @@ def check(runtime: Runtime, scope: Scope, name: str) -> dict[str, Any]:
     with open_context(runtime, scope) as ctx:
         facts = _facts(ctx, credentials.get(ctx, name))
     with make_http_client() as http:
-        return _check(runtime, scope, facts, http)
+        return _testing_mode_hint(runtime, scope, _check(runtime, scope, facts, http))
 
 
 def check_all(runtime: Runtime, scope: Scope) -> list[dict[str, Any]]:
@@ -162,7 +162,30 @@ def check_all(runtime: Runtime, scope: Scope) -> list[dict[str, Any]]:
     if not all_facts:
         return []
     with make_http_client() as http:
-        return [_check(runtime, scope, facts, http) for facts in all_facts]
+        return [
+            _testing_mode_hint(runtime, scope, _check(runtime, scope, facts, http))
+            for facts in all_facts
+        ]
+
+
+TESTING_MODE_HINT = (
+    "Google app in Testing mode: refresh tokens die 7 days after consent; set the consent "
+    "screen to In production"
+)
+
+
+def _testing_mode_hint(runtime: Runtime, scope: Scope, view: dict[str, Any]) -> dict[str, Any]:
+    """A dead Google credential whose death matched the Testing-mode pattern (mark_dead
+    records it, possibly during this very check) says so: re-authenticating alone would buy
+    only another 7 days."""
+    if view["state"] != DEAD or view["kind"] != CredentialKind.YOUTUBE.value:
+        return view
+    with open_context(runtime, scope) as ctx:
+        cred = ctx.repos.credentials.by_name(view["name"])
+        testing = cred is not None and bool(cred.public.get("testing_mode"))
+    if testing:
+        view = {**view, "detail": f"{view['detail']} ({TESTING_MODE_HINT})"}
+    return view
 
 
 def _dead(facts: _Facts, reason: str) -> dict[str, Any]:
