@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from leap.context import Runtime, open_context
@@ -476,16 +475,7 @@ def test_remove_revokes_a_zoom_user_token(
     with serve(fake.handler) as base:
         monkeypatch.setenv("LEAP_ZOOM__OAUTH_BASE_URL", base)
         monkeypatch.setenv("LEAP_ZOOM__API_BASE_URL", f"{base}/v2")
-        code = fake.issue_authorization_code("http://127.0.0.1/cb")
-        tokens = httpx.post(
-            f"{base}/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": "http://127.0.0.1/cb",
-            },
-            auth=(fake.client_id, fake.client_secret),
-        ).json()
+        tokens = fake.issue_user_tokens()
         path = tmp_path / "zoom-oauth.json"
         path.write_text(
             json.dumps(

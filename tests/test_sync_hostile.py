@@ -162,16 +162,7 @@ def test_a_user_oauth_token_without_the_user_scope_still_tests_ok(
 ) -> None:
     fake, base = zoom
     install(cli, monkeypatch, base)
-    code = fake.issue_authorization_code("http://127.0.0.1/cb")
-    tokens = httpx.post(
-        f"{base}/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": "http://127.0.0.1/cb",
-        },
-        auth=(fake.client_id, fake.client_secret),
-    ).json()
+    tokens = fake.issue_user_tokens()
     path = tmp_path / "zoom-oauth.json"
     path.write_text(
         json.dumps(

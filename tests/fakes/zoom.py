@@ -359,6 +359,12 @@ class FakeZoom:
             )
         return code
 
+    def issue_user_tokens(self) -> dict[str, Any]:
+        """A user-level token response for the default user, as a finished code flow would
+        return it (for tests that store a zoom-oauth credential from a file)."""
+        with self._lock:
+            return self._issue(self.default_user_id, refresh=True)
+
     # -- dispatch ----------------------------------------------------------------------------
 
     def handler(self, request: httpx.Request) -> httpx.Response:

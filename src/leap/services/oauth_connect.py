@@ -74,6 +74,24 @@ def _authorize(
     return parse_pasted(value, state, provider), redirect_uri
 
 
+def _code_flow(
+    provider: str,
+    client_id: str,
+    url_for: Callable[[str, str, str], str],
+    opts: FlowOptions,
+    ui: Interaction,
+) -> tuple[Redirect, str, Pkce]:
+    """The authorization-code flow with PKCE S256 that VK ID and Zoom share: `url_for`
+    (redirect URI, state, challenge) is the consent URL."""
+    if not client_id.strip():
+        raise UsageError("--client-id: empty")
+    state, pkce = new_state(), Pkce.new()
+    redirect, redirect_uri = _authorize(
+        provider, lambda uri: url_for(uri, state, pkce.challenge), state, opts, ui
+    )
+    return redirect, redirect_uri, pkce
+
+
 def _check_name(runtime: Runtime, scope: Scope, name: str, kind: CredentialKind) -> None:
     """Refuse before the browser opens, not after the user consented."""
     if not NAME_RE.fullmatch(name):
@@ -217,16 +235,13 @@ def connect_vk(
     http: httpx.Client,
 ) -> dict[str, Any]:
     s = runtime.settings.vk
-    if not client_id.strip():
-        raise UsageError("--client-id: empty")
     _check_name(runtime, scope, name, CredentialKind.VK)
-    state, pkce = new_state(), Pkce.new()
-    redirect, redirect_uri = _authorize(
+    redirect, redirect_uri, pkce = _code_flow(
         "vk",
-        lambda uri: vk.authorize_url(
-            s.id_base_url, client_id, uri, state, pkce.challenge, s.oauth_scope
+        client_id,
+        lambda uri, state, challenge: vk.authorize_url(
+            s.id_base_url, client_id, uri, state, challenge, s.oauth_scope
         ),
-        state,
         opts,
         ui,
     )
@@ -319,16 +334,13 @@ def connect_zoom(
     http: httpx.Client,
 ) -> dict[str, Any]:
     z = runtime.settings.zoom
-    if not client_id.strip():
-        raise UsageError("--client-id: empty")
     _check_name(runtime, scope, name, CredentialKind.ZOOM_OAUTH)
-    state, pkce = new_state(), Pkce.new()
-    redirect, redirect_uri = _authorize(
+    redirect, redirect_uri, pkce = _code_flow(
         "zoom",
-        lambda uri: zoom_auth.authorize_url(
-            z.oauth_base_url, client_id, uri, state, pkce.challenge
+        client_id,
+        lambda uri, state, challenge: zoom_auth.authorize_url(
+            z.oauth_base_url, client_id, uri, state, challenge
         ),
-        state,
         opts,
         ui,
     )
