@@ -36,6 +36,8 @@ OWNED: dict[str, tuple[str, Any]] = {
     "automations": ("enabled", False),
     "automation_runs": ("status", "done"),
     "audit": ("action", "changed"),
+    "notify_targets": ("enabled", False),
+    "notifications": ("status", "failed"),
 }
 
 
@@ -70,6 +72,8 @@ def seed(runtime: Runtime, scope: Scope, tag: str) -> None:
         job = r.automations.add(m.AutomationJob(name=f"j-{tag}"))
         r.automation_runs.add(m.AutomationRun(job_id=job.id))
         r.audit.add(m.AuditEntry(actor=tag, action="seed"))
+        target = r.notify_targets.add(m.NotifyTarget(name=f"n-{tag}", kind="webhook"))
+        r.notifications.add(m.Notification(target_id=target.id, event="published"))
         r.quota_overrides.add(m.QuotaOverride(key="recordings_per_month", value=1))
         r.usage.add(m.UsageEvent(kind="llm_tokens", amount=1, recording_id=rec.id))
 

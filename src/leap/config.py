@@ -224,6 +224,35 @@ class SyncSettings(_Section):
     retry_budget_seconds: float = Field(default=120.0, ge=0, le=MAX_SECONDS)
 
 
+class AutomationSettings(_Section):
+    # How often leapd looks for due firings: the longest a firing waits after its time.
+    tick_seconds: float = Field(default=15.0, ge=1, le=3600)
+    # A job may not fire more often than this (checked when it is saved).
+    min_interval_minutes: float = Field(default=15.0, ge=0, le=10080)
+    # A firing missed while leapd was down runs once at start if it is this recent.
+    grace_minutes: float = Field(default=60.0, ge=0, le=10080)
+
+
+class NotifySettings(_Section):
+    # E-mail targets go through this SMTP server; webhooks need nothing here.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    # Per attempt; a webhook that hangs costs this long, then a retry with back-off.
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+
+
+class MetricsSettings(_Section):
+    # /healthz, /metrics (Prometheus) and the status page, served by leapd; off by default.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
 class PathsSettings(_Section):
     """Folders users may read (local sources) and write (local export) outside their own.
 
@@ -284,6 +313,9 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     local_whisper: LocalWhisperSettings = LocalWhisperSettings()
     sync: SyncSettings = SyncSettings()
+    automation: AutomationSettings = AutomationSettings()
+    notify: NotifySettings = NotifySettings()
+    metrics: MetricsSettings = MetricsSettings()
     defaults: DefaultsSettings = DefaultsSettings()
     paths: PathsSettings = PathsSettings()
 

@@ -16,7 +16,7 @@ from leap.db.scope import Scope
 from leap.errors import QueueUnavailable
 from leap.logs import log_context, redact
 from leap.pipeline import runner
-from leap.services import reconciler, runs, system
+from leap.services import automation, notify, reconciler, runs, system
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT = "leap.heartbeat"
 STAGE = runs.STAGE_TASK
 RECONCILE = "leap.reconcile"
+AUTOMATION_TICK = "leap.automation.tick"
+AUTOMATION_FIRE = "leap.automation.fire"
+NOTIFY_DELIVER = "leap.notify.deliver"
 
 
 class TaskQueue:
@@ -67,6 +70,25 @@ class TaskQueue:
                 log.info("reconciler re-queued %d stage(s)", count)
 
         self._task(RECONCILE, reconcile, retries=0)
+
+        def automation_tick() -> None:
+            # Claims due firings in the database and queues each (docs/automation.md).
+            claimed = automation.tick(runtime, self.send)
+            if claimed:
+                log.info("automation: %d firing(s) claimed", claimed)
+
+        self._task(AUTOMATION_TICK, automation_tick, retries=0)
+
+        def automation_fire(run_id: int) -> None:
+            automation.fire(runtime, run_id, self.send)
+
+        self._task(AUTOMATION_FIRE, automation_fire, retries=0)
+
+        def notify_deliver(notification_id: int) -> None:
+            # Retries and back-off live in the notification's row, not in Huey.
+            notify.deliver(runtime, notification_id, self.send)
+
+        self._task(NOTIFY_DELIVER, notify_deliver, retries=0)
 
     def send(self, name: str, kwargs: dict[str, Any], delay: float | None = None) -> None:
         try:

@@ -64,6 +64,12 @@ LazyGroup.lazy_commands = {
     "preset": LazyCommand(
         "leap.cli.preset_cmd", "app", "Output presets: where and how recordings are published."
     ),
+    "automation": LazyCommand(
+        "leap.cli.automation_cmd", "app", "Scheduled jobs: sync and process on a schedule."
+    ),
+    "notify": LazyCommand(
+        "leap.cli.notify_cmd", "app", "Notification targets: webhooks and e-mail."
+    ),
     "oauth": LazyCommand(
         "leap.cli.oauth_cmd",
         "app",

@@ -453,7 +453,23 @@ def status(
     if daemon:
         with state.context(system=True) as c:
             beat = system.heartbeat(c)
-        state.output.record(beat or {"heartbeat": None}, title="leapd")
+        shown: dict[str, Any] = beat or {"heartbeat": None}
+        metrics = state.settings.metrics
+        if not metrics.enabled:
+            state.output.record(shown, title="leapd")
+            return
+        # leapd serves /healthz too: ask it whether its database and queue answer.
+        from leap.services.status_report import probe_health
+
+        probe = probe_health(metrics.host, metrics.port)
+        if state.as_json:
+            state.output.json({**shown, "healthz": probe.health})
+        else:
+            state.output.record(shown, title="leapd")
+            if probe.health is not None:
+                state.output.record(probe.health, title=probe.url)
+        if probe.problem:
+            raise LeapError(probe.problem)
         return
     with state.context() as c:
         if recording_id is not None:

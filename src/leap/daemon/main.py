@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 from leap.config import check_worker_count, load_settings
 from leap.context import Runtime
@@ -18,7 +18,10 @@ from leap.db.migrate import require_head
 from leap.errors import LeapError
 from leap.logs import Demote, setup_logging
 from leap.queue import make_huey
-from leap.tasks import HEARTBEAT, RECONCILE, TaskQueue
+from leap.tasks import AUTOMATION_TICK, HEARTBEAT, RECONCILE, TaskQueue
+
+if TYPE_CHECKING:
+    from leap.daemon.http import StatusServer
 
 log = logging.getLogger("leapd")
 
@@ -44,7 +47,7 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
     setup_logging(settings.log.level, settings.log.format)
     # Huey says "Executing"/"executed" for every task; for the housekeeping ones that is two
     # lines every few seconds of an idle daemon (55 per idle 5 minutes before).
-    logging.getLogger("huey").addFilter(Demote((HEARTBEAT, RECONCILE)))
+    logging.getLogger("huey").addFilter(Demote((HEARTBEAT, RECONCILE, AUTOMATION_TICK)))
     # A tick skipped because the previous enqueue still runs is coalesced into the next one:
     # routine on a busy machine, not a warning.
     logging.getLogger("apscheduler.scheduler").addFilter(
@@ -55,6 +58,9 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
     queue = TaskQueue(make_huey(settings), runtime)
     runtime.enqueue = queue.send
 
+    # Bound before anything starts, so a taken port stops leapd at once with one line.
+    status_server = _start_status_server(runtime, queue) if settings.metrics.enabled else None
+
     lock = SchedulerLock(runtime)
     scheduler = None
     if role in ("all", "scheduler"):
@@ -64,6 +70,8 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
             log.info("scheduler started")
         else:
             log.warning("another leapd runs the scheduler; this one only works the queue")
+    if status_server is not None:
+        status_server.scheduler_running = scheduler is not None
 
     try:
         if role == "scheduler":
@@ -87,12 +95,27 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
             log.info("leapd running: %d worker(s), queue %s", count, settings.queue.backend)
             consumer.run()
     finally:
+        if status_server is not None:
+            status_server.stop()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         lock.release()
         runtime.dispose()
     log.info("leapd stopped")
     return 0
+
+
+def _start_status_server(runtime: Runtime, queue: TaskQueue) -> StatusServer:
+    """/healthz, /metrics and the status page (`[metrics] enabled`). Imported only then:
+    prometheus_client and http.server are memory a leapd without them would carry for
+    nothing."""
+    from leap.daemon.http import StatusServer
+
+    try:
+        return StatusServer.start(runtime, queue.huey.pending_count)
+    except LeapError:
+        runtime.dispose()
+        raise
 
 
 class _Parser(argparse.ArgumentParser):

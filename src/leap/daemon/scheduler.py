@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 
 from leap.context import Runtime
 from leap.db.engine import sqlite_path
-from leap.tasks import HEARTBEAT, RECONCILE, TaskQueue
+from leap.tasks import AUTOMATION_TICK, HEARTBEAT, RECONCILE, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -101,5 +101,16 @@ def build_scheduler(runtime: Runtime, queue: TaskQueue) -> BackgroundScheduler:
         args=[RECONCILE],
         id=RECONCILE,
         next_run_time=datetime.now(UTC),  # at start: finish what a crash left behind
+    )
+    # Automation: one tick looks for due firings in LEAP's tables (docs/automation.md), so
+    # jobs added, edited or disabled take effect at the next tick, without a restart, and
+    # the database claim, not this scheduler, decides who fires a planned time.
+    scheduler.add_job(
+        enqueue,
+        "interval",
+        seconds=runtime.settings.automation.tick_seconds,
+        args=[AUTOMATION_TICK],
+        id=AUTOMATION_TICK,
+        next_run_time=datetime.now(UTC),  # at start: a firing missed while down, once
     )
     return scheduler

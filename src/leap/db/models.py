@@ -273,24 +273,68 @@ class AutomationJob(UserOwned, Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the action (sources, ...)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_run_at: Mapped[datetime | None] = mapped_column()
     next_run_at: Mapped[datetime | None] = mapped_column()
+    # The last planned time the scheduler has dealt with (fired, or let lapse): firings
+    # after it are due. Set to the save time, so a new job never fires for its past.
+    last_planned_at: Mapped[datetime | None] = mapped_column()
 
 
 class AutomationRun(UserOwned, Base):
+    """One firing of a job. (job_id, planned_at) is unique: whichever leapd inserts the row
+    owns the firing, so a planned time fires once however many schedulers see it."""
+
     __tablename__ = "automation_runs"
+    __table_args__ = (UniqueConstraint("job_id", "planned_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(
         ForeignKey("automation_jobs.id", ondelete="CASCADE"), index=True
     )
+    planned_at: Mapped[datetime | None] = mapped_column()
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule | manual
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="running")
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotifyTarget(UserOwned, Timestamped, Base):
+    """Where a user's notifications go: a webhook URL or an e-mail address."""
+
+    __tablename__ = "notify_targets"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # webhook | email
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # url, style / to
+    events: Mapped[list[Any]] = mapped_column(default=list)  # empty: every event
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Notification(UserOwned, Base):
+    """One message to one target: recorded before it is sent, so none is lost."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("notify_targets.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
 
 
 class AuditEntry(UserOwned, Base):

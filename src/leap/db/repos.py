@@ -332,6 +332,16 @@ class AutomationRunRepo(Repo[m.AutomationRun]):
     noun = "automation run"
 
 
+class NotifyTargetRepo(NamedRepo[m.NotifyTarget]):
+    model = m.NotifyTarget
+    noun = "notification target"
+
+
+class NotificationRepo(Repo[m.Notification]):
+    model = m.Notification
+    noun = "notification"
+
+
 class AuditRepo(Repo[m.AuditEntry]):
     model = m.AuditEntry
     noun = "audit entry"
@@ -364,5 +374,7 @@ class Repos:
         self.targets = TargetRepo(session)
         self.automations = AutomationRepo(session)
         self.automation_runs = AutomationRunRepo(session)
+        self.notify_targets = NotifyTargetRepo(session)
+        self.notifications = NotificationRepo(session)
         self.audit = AuditRepo(session)
         self.system = SystemStateRepo(session)

@@ -18,6 +18,7 @@ from leap.domain import CredentialKind, CredentialStatus
 from leap.errors import ConfigError, Conflict, PermissionDenied, UsageError
 from leap.logs import redact
 from leap.secrets import Vault
+from leap.services import notify
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -275,11 +276,20 @@ def mark_dead(ctx: Context, cred: Credential, reason: str) -> None:
         age = _days_since(cred.public.get("authorized_at"))
         if age is not None and _TESTING_WINDOW_DAYS[0] <= age <= _TESTING_WINDOW_DAYS[1]:
             cred.public = {**cred.public, "testing_mode": True}
+    # mark_dead runs on every refusal; only the turn active → needs_reauth notifies, and as
+    # one conditional UPDATE, so two workers refused at once notify once.
+    turned = ctx.repos.credentials.update_where(
+        {"status": CredentialStatus.NEEDS_REAUTH.value},
+        id=cred.id,
+        status=CredentialStatus.ACTIVE.value,
+    )
     cred.status = CredentialStatus.NEEDS_REAUTH.value
     # The reason quotes the provider's answer, which may echo what we sent it; the stored
     # text is shown by `credentials list` to anyone who can read the row or the database.
     cred.status_reason = redact(reason)
     ctx.session.flush()
+    if turned:
+        notify.credential_reauth(ctx, cred, cred.status_reason)
 
 
 def _days_since(iso: object) -> float | None:

@@ -14,7 +14,7 @@ from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import StageResult
 from leap.domain import RecordingStatus, StageStatus
-from leap.services import runs
+from leap.services import notify, runs
 
 STALE_QUEUED_SECONDS = 30.0
 
@@ -68,4 +68,6 @@ def reconcile(ctx: Context, *, stale_queued_s: float = STALE_QUEUED_SECONDS) -> 
         st.queued_at = now  # don't nudge it again on every pass
         ctx.defer_enqueue(runs.STAGE_TASK, stage_id=st.id)
         count += 1
+    # Notifications lost the same way (Huey is at-most-once); not counted: `count` is stages.
+    notify.requeue_due(ctx)
     return count

@@ -13,6 +13,7 @@ from leap.db.base import utcnow
 from leap.db.models import PipelineRun, Recording, StageResult
 from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
 from leap.errors import Conflict, NotFound, UsageError
+from leap.services import notify
 from leap.specs.processing import Resolved, processing_layers, resolve
 
 STAGE_TASK = "leap.stage"
@@ -162,6 +163,7 @@ def finish_stage(
         }
         final = RecordingStatus.READY if Stage.UPLOAD.value in done else RecordingStatus.PROCESSED
         rec.status = states.check(rec.status, final).value
+        notify.recording_published(ctx, rec, run)  # if this run published anything
     rec.progress = progress_of(ctx, run)
     return st
 
@@ -205,6 +207,7 @@ def fail_stage(
     rec.status = states.check(rec.status, RecordingStatus.FAILED).value
     _end_run(ctx, run, rec, RunStatus.FAILED, error=rec.error)
     rec.progress = progress_of(ctx, run)  # the stages that did finish, no more
+    notify.stage_failed(ctx, rec, st, error)
     return st, None
 
 

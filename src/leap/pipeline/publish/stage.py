@@ -16,7 +16,8 @@ from leap.pipeline.publish.vk import publish_vk
 from leap.pipeline.publish.youtube import publish_youtube
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
 from leap.providers.http import Deferred, RetryableError
-from leap.services import publishing
+from leap.providers.youtube import QuotaDeferred
+from leap.services import notify, publishing
 
 # The package's name: the CLI drops this logger's errors, which the stage's error already says
 # (cli/app.py, SaidByTheCommand).
@@ -77,7 +78,12 @@ def run_upload(sc: StageContext) -> StageOutcome:
             # Not a failure: the quota resets (or flood control ends) at retry_at; the stage
             # waits for it.
             _finish(
-                sc, target_id, TargetStatus.DEFERRED, error=exc.message, deferred_until=exc.retry_at
+                sc,
+                target_id,
+                TargetStatus.DEFERRED,
+                error=exc.message,
+                deferred_until=exc.retry_at,
+                quota=isinstance(exc, QuotaDeferred),
             )
             deferred.append(exc.retry_at)
             continue
@@ -124,11 +130,14 @@ def _finish(
     url: str | None = None,
     error: str | None = None,
     deferred_until: datetime | None = None,
+    quota: bool = False,
 ) -> None:
     with open_context(sc.runtime, sc.scope) as ctx:
         target = ctx.repos.targets.require(target_id)
         target.status, target.error = status.value, error
         target.deferred_until = deferred_until
+        if quota:  # a YouTube quota deferral (not VK's flood control, over in minutes)
+            notify.quota_deferred(ctx, target, error or "", deferred_until)
         if url is not None:
             target.url = url if "://" in url else f"file://{url}"
             target.remote_id = url
