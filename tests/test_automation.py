@@ -439,3 +439,32 @@ def test_leapd_fires_a_missed_planned_time_once_at_start_and_processes(
     assert run["status"] == "done", run
     assert run["summary"]["coalesced"] == 1 and len(run["summary"]["processed"]) == 2
     assert run["planned"].replace(tzinfo=UTC) <= time_after
+
+
+def test_the_daily_digest_goes_once_a_day_to_targets_that_asked(
+    installed: Any, runtime: Runtime
+) -> None:
+    cli = installed
+    url = "http://127.0.0.1:9/hooks/digest"
+    assert cli("notify", "add", "daily", "--webhook", url, "--events", "digest").code == 0
+    assert cli("notify", "add", "all", "--webhook", url).code == 0  # every event but digest
+
+    def digests() -> list[tuple[str, str]]:
+        with open_context(runtime, Scope.system_scope()) as ctx:
+            names = {t.id: t.name for t in ctx.repos.notify_targets.list()}
+            return [
+                (names[n.target_id], n.payload["day"])
+                for n in ctx.repos.notifications.list(event="digest")
+            ]
+
+    queued: list[tuple[str, dict[str, Any]]] = []
+    runtime.enqueue = lambda task, kwargs, delay=None: queued.append((task, kwargs))
+    automation.tick(runtime, Sent(), now=berlin(2026, 12, 7, 7, 59))
+    assert digests() == []  # digest_hour is 8, Berlin time
+    automation.tick(runtime, Sent(), now=berlin(2026, 12, 7, 8, 0, 5))
+    automation.tick(runtime, Sent(), now=berlin(2026, 12, 7, 8, 0, 20))
+    automation.tick(runtime, Sent(), now=berlin(2026, 12, 7, 23, 59))
+    assert digests() == [("daily", "2026-12-07")]
+    automation.tick(runtime, Sent(), now=berlin(2026, 12, 8, 8, 1))
+    assert digests() == [("daily", "2026-12-07"), ("daily", "2026-12-08")]
+    assert [t for t, _ in queued] == ["leap.notify.deliver"] * 2  # sent after each commit

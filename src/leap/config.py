@@ -244,6 +244,9 @@ class NotifySettings(_Section):
     # Per attempt; a webhook that hangs costs this long, then a retry with back-off.
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_attempts: int = Field(default=6, ge=1, le=50)
+    # The daily digest goes out at this hour of each user's local day (targets that name
+    # `digest` in their events).
+    digest_hour: int = Field(default=8, ge=0, le=23)
 
 
 class MetricsSettings(_Section):

@@ -222,6 +222,10 @@ def tick(runtime: Runtime, send: Send, *, now: datetime | None = None) -> int:
                 # The row stays queued; the next tick's sweep sends it again.
                 log.warning("automation: could not queue firing %s: %s", run_id, exc.message)
     _resend_stale(runtime, send, moment)
+    # The daily digest rides on the same tick: one clock, one claim rule.
+    from leap.services import digest
+
+    digest.send_due(runtime, moment)
     return claimed
 
 

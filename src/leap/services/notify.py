@@ -51,7 +51,17 @@ log = logging.getLogger(__name__)
 
 DELIVER_TASK = "leap.notify.deliver"  # tasks.NOTIFY_DELIVER (services may not import tasks)
 
-EVENTS = ("published", "stage_failed", "credential_reauth", "quota_deferred", "automation_failed")
+EVENTS = (
+    "published",
+    "stage_failed",
+    "credential_reauth",
+    "quota_deferred",
+    "automation_failed",
+    "digest",
+)
+# Sent only to targets that name them in --events ("all" means every other event): a daily
+# summary nobody asked for is noise.
+OPT_IN = frozenset({"digest"})
 KINDS = ("webhook", "email")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -210,7 +220,7 @@ def emit(ctx: Context, event: str, payload: dict[str, Any], *, user_id: int | No
     if owner is None:
         raise ValueError("notify.emit in system scope needs the user_id")
     targets = ctx.repos.notify_targets.list(user_id=owner, enabled=True)
-    chosen = [t for t in targets if not t.events or event in t.events]
+    chosen = [t for t in targets if event in t.events or (not t.events and event not in OPT_IN)]
     if not chosen:
         return 0
     body = _json_safe(payload)
@@ -335,6 +345,15 @@ def render(event: str, payload: dict[str, Any]) -> tuple[str, str]:
         )
     if event == "test":
         return "LEAP test notification", str(p.get("text") or "This target works.")
+    if event == "digest":
+        firings = p.get("firings") or {}
+        lines = [
+            f"published: {p.get('published', 0)} recording(s)",
+            f"failed stages: {p.get('failed', 0)}",
+            f"automation firings: {firings.get('done', 0)} done, {firings.get('failed', 0)} failed",
+            f"credentials needing re-authentication: {p.get('needs_reauth', 0)}",
+        ]
+        return f"LEAP daily digest for {p.get('day')}", "\n".join(lines)
     # automation_failed, and any event whose payload is not LEAP's own: every scalar fact.
     name = p.get("job") or p.get("automation") or p.get("name")
     title = f"Automation failed: {name}" if event == "automation_failed" else event
