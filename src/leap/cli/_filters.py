@@ -185,7 +185,13 @@ def with_filters(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name in names}
-        filtered = any(v not in (None, False, 0) for k, v in given.items() if k != "limit")
+        # Against each option's default: `--unmapped` (False) is a filter as much as
+        # `--mapped` is. --limit alone selects nothing in particular.
+        filtered = any(
+            given[name] != default and given[name] not in (None, [])
+            for name, _, default in _FILTER_PARAMS
+            if name != "limit"
+        )
         flt = build_filter(
             status=given["status"],
             template=given["template"],

@@ -84,6 +84,7 @@ LazyGroup.lazy_commands = {
         "leap.cli.secrets_cmd", "app", "The master key that encrypts credentials."
     ),
     "db": LazyCommand("leap.cli.db_cmd", "app", "Database schema."),
+    "audit": LazyCommand("leap.cli.audit_cmd", "app", "The audit trail: who did what, and when."),
 }
 
 app = typer.Typer(

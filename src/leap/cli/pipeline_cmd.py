@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from leap.cli import _filters as F
+from leap.cli import _selection as Sel
 from leap.cli._run import AppState, state_of
 from leap.context import Context, Enqueue, Runtime
 from leap.domain import RunStatus, StageStatus
 from leap.errors import Conflict, LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
-from leap.services import recordings, runs, system, takeover
+from leap.services import audit, recordings, runs, system, takeover
 from leap.services.recordings import RecordingFilter
 from leap.specs.processing import parse_stages
 
@@ -147,13 +148,56 @@ def _warn_without_daemon(state: AppState, rows: list[dict[str, Any]], command: s
     return True
 
 
+def _not_found(rid: int) -> dict[str, Any]:
+    return {
+        "recording_id": rid,
+        "run_id": None,
+        "stages": [],
+        "error": f"recording {rid} not found",
+        "exit_code": 3,
+    }
+
+
+def _split(state: AppState, ids: list[int]) -> tuple[list[int], list[dict[str, Any]]]:
+    """The ids the acting user can see, in order, and a "not found" row for each other one
+    (missing, or another user's: the scope hides those), which is never acted on."""
+    with state.context() as c:
+        found = recordings.existing_ids(c, ids)
+    return [i for i in ids if i in found], [_not_found(i) for i in ids if i not in found]
+
+
+def _in_order(ids: list[int], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    order = {rid: n for n, rid in enumerate(ids)}
+    return sorted(rows, key=lambda r: order.get(r["recording_id"], len(order)))
+
+
+def _audit_bulk(state: AppState, verb: str, ids: list[int], rows: list[dict[str, Any]]) -> None:
+    """One audit entry for a command over more than one recording (its own unit of work:
+    the runs it started are already committed, each on its own)."""
+    if len(ids) <= 1:
+        return
+    done = sum(1 for r in rows if r["run_id"] is not None)
+    with state.context() as c:
+        audit.record_bulk(
+            c,
+            verb=verb,
+            selection=Sel.summary(ids),
+            selected=len(ids),
+            done=done,
+            refused=len(rows) - done,
+        )
+
+
+def _nothing(state: AppState, what: str) -> None:
+    """An empty selection is not an error: there is nothing to do (exit 0), said once."""
+    state.output.warning(f"no recordings {what}; nothing to do")
+
+
 @F.with_filters
 def process(
     ctx: typer.Context,
-    ids: Annotated[
-        list[int] | None,
-        typer.Argument(parser=F.parse_recording_id, metavar="ID...", help="Recording ids."),
-    ] = None,
+    ids: Sel.Ids = None,
+    ids_from: Sel.IdsFrom = None,
     now: Annotated[bool, typer.Option("--now", help="Run here, in the foreground.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Queue, then follow until done.")] = False,
     force: Annotated[
@@ -169,13 +213,19 @@ def process(
     if now and wait:
         raise UsageError("--now and --wait exclude each other")
     chosen = parse_stages(stages) if stages is not None else None  # "" is an error, not "all"
-    if not ids and not filtered:
+    given = Sel.choose(ids, ids_from, filtered=filtered)
+    if given is None and not filtered:
         raise UsageError("give recording ids or at least one filter (e.g. --unmapped, --from 7d)")
-    if ids:
-        targets = list(ids)
+    missing: list[dict[str, Any]] = []
+    if given is not None:
+        targets, missing = _split(state, given)
     else:
         with state.context() as c:
             targets = [r.id for r in recordings.select(c, filters)]
+    everything = given if given is not None else targets
+    if not everything:
+        _nothing(state, "selected" if given is not None else "match the filters")
+        return
     runtime = state.runtime()
     sender = None
     if now:
@@ -183,6 +233,8 @@ def process(
     else:
         sender = _Sender(None).install(runtime)
     rows, first_stages = _started(state, targets, chosen, force, sender, take_over=now)
+    rows = _in_order(everything, rows + missing)
+    _audit_bulk(state, "process", everything, rows)
     if now and first_stages:
         _follow_now(state, runtime, first_stages)
     elif not now and _warn_without_daemon(state, rows, "process"):
@@ -375,9 +427,8 @@ def _report(
 
 def retry(
     ctx: typer.Context,
-    recording_id: Annotated[
-        int | None, typer.Argument(parser=F.parse_recording_id, help="Recording id.")
-    ] = None,
+    ids: Sel.Ids = None,
+    ids_from: Sel.IdsFrom = None,
     stage: Annotated[
         str | None, typer.Option("--stage", help="Start again from this stage.")
     ] = None,
@@ -387,14 +438,22 @@ def retry(
 ) -> None:
     """Run a failed recording again from its failed stage (or --stage S), keeping the rest."""
     state = state_of(ctx)
-    if (recording_id is None) == (not failed):
+    given = Sel.choose(ids, ids_from)
+    if given is not None and failed:
+        raise UsageError("give recording ids or --failed, not both")
+    if given is None and not failed:
         raise UsageError("give a recording id, or --failed")
-    if recording_id is not None:
-        ids = [recording_id]
+    missing: list[dict[str, Any]] = []
+    if given is not None:
+        targets, missing = _split(state, given)
     else:
         start = F.day_start(F.parse_date(since, option="--since")) if since else None
         with state.context() as c:
-            ids = [r.id for r in runs.failed_since(c, start)]
+            targets = [r.id for r in runs.failed_since(c, start)]
+    everything = given if given is not None else targets
+    if not everything:
+        _nothing(state, "selected" if given is not None else "failed")
+        return
     runtime = state.runtime()
     sender: _Sender | None = None
     if now:
@@ -403,7 +462,7 @@ def retry(
         sender = _Sender(None).install(runtime)
     rows: list[dict[str, Any]] = []
     first_stages: list[int] = []
-    for rid in ids:
+    for rid in targets:
         try:
             with state.context() as c:
                 run = runs.retry(c, rid, stage)
@@ -423,6 +482,10 @@ def retry(
                     "exit_code": exc.exit_code,
                 }
             )
+    rows = _in_order(
+        everything, rows + [{k: v for k, v in m.items() if k != "stages"} for m in missing]
+    )
+    _audit_bulk(state, "retry", everything, rows)
     if now and first_stages:
         _follow_now(state, runtime, first_stages)
     elif not now:
@@ -430,15 +493,47 @@ def retry(
     _report(state, rows, followed=now, sender=sender)
 
 
-def cancel(ctx: typer.Context, recording_id: F.RecordingId) -> None:
+def cancel(ctx: typer.Context, ids: Sel.Ids = None, ids_from: Sel.IdsFrom = None) -> None:
     """Stop a recording's run; a running stage stops at its next heartbeat."""
     state = state_of(ctx)
-    with state.context() as c:
-        run = runs.cancel(c, recording_id)
-    state.output.done(
-        {"recording_id": recording_id, "run_id": run.id, "status": "cancelled"},
-        f"recording {recording_id}: run {run.id} cancelled",
-    )
+    given = Sel.choose(ids, ids_from)
+    if given is None:
+        raise UsageError("give recording ids (or --ids-from FILE)")
+    if not given:
+        _nothing(state, "selected")
+        return
+    targets, missing = _split(state, given)
+    rows: list[dict[str, Any]] = []
+    for rid in targets:
+        try:
+            with state.context() as c:
+                run = runs.cancel(c, rid)
+            rows.append(
+                {"recording_id": rid, "run_id": run.id, "status": "cancelled", "error": None}
+            )
+        except LeapError as exc:
+            rows.append(
+                {
+                    "recording_id": rid,
+                    "run_id": None,
+                    "error": exc.message,
+                    "exit_code": exc.exit_code,
+                }
+            )
+    rows = _in_order(given, rows + [{k: v for k, v in m.items() if k != "stages"} for m in missing])
+    if len(given) == 1:  # one recording: one line, or its own error and exit code
+        row = rows[0]
+        if row["run_id"] is None:
+            err = LeapError(row["error"])
+            err.exit_code = row["exit_code"]
+            raise err
+        state.output.done(
+            {"recording_id": row["recording_id"], "run_id": row["run_id"], "status": "cancelled"},
+            f"recording {row['recording_id']}: run {row['run_id']} cancelled",
+        )
+        return
+    _audit_bulk(state, "cancel", given, rows)
+    _report(state, rows, followed=False)
 
 
 def status(

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from leap.cli import _filters as F
+from leap.cli import _selection as Sel
 from leap.cli._output import natural_widths, table_width
-from leap.cli._run import state_of
+from leap.cli._run import AppState, state_of
+from leap.errors import LeapError, NotFound, PartialFailure, UsageError
 from leap.services import recordings
 from leap.services.recordings import RecordingFilter
 
@@ -96,18 +98,141 @@ def show(ctx: typer.Context, recording_id: F.RecordingId) -> None:
     state.output.record(view, title=f"recording {recording_id}")
 
 
+def _chosen(
+    state: AppState, ids: list[str] | None, ids_from: str | None, filtered: bool
+) -> tuple[list[int] | None, list[int]]:
+    """(the ids given, or None for FILTERS; those of them the acting user cannot see).
+    Another user's recording is hidden by the scope, so it is "not found" like a missing one."""
+    given = Sel.choose(ids, ids_from, filtered=filtered)
+    if not given:
+        return given, []
+    with state.context() as c:
+        found = recordings.existing_ids(c, given)
+    missing = [i for i in given if i not in found]
+    if len(missing) == len(given):  # nothing to act on: one error line, exit 3
+        raise NotFound(
+            f"recording {given[0]} not found"
+            if len(given) == 1
+            else f"recordings {Sel.summary(given)} not found"
+        )
+    for rid in missing[:20]:
+        state.output.warning(f"recording {rid} not found")
+    if len(missing) > 20:
+        state.output.warning(f"... and {len(missing) - 20} more recordings not found")
+    return given, missing
+
+
 @app.command("rematch")
 @F.with_filters
-def rematch(ctx: typer.Context, *, filters: RecordingFilter, filtered: bool) -> None:
+def rematch(
+    ctx: typer.Context,
+    ids: Sel.Ids = None,
+    ids_from: Sel.IdsFrom = None,
+    *,
+    filters: RecordingFilter,
+    filtered: bool,
+) -> None:
     """Match the selected recordings against the templates again (not those in progress)."""
     state = state_of(ctx)
+    given, missing = _chosen(state, ids, ids_from, filtered)
+    if given is not None:
+        if not given:
+            state.output.warning("no recordings selected; nothing to do")
+            return
+        filters = RecordingFilter(ids=[i for i in given if i not in set(missing)])
     with state.context() as c:
         s = recordings.rematch(c, filters)
+    if s.examined == 0 and filtered:
+        state.output.warning("no recordings match the filters (or all are in progress)")
     out = {"examined": s.examined, "mapped": s.mapped, "changed": len(s.changed)}
     if state.as_json:
-        state.output.json(out | {"changed_ids": s.changed})
+        state.output.json(out | {"changed_ids": s.changed, "not_found": missing})
     else:
         state.output.message(f"examined {s.examined}, mapped {s.mapped}, changed {len(s.changed)}")
+    if missing:
+        raise PartialFailure(f"{len(missing)} of {len(given or [])} recording(s) not found")
+
+
+@app.command("delete")
+@F.with_filters
+def delete(
+    ctx: typer.Context,
+    ids: Sel.Ids = None,
+    ids_from: Sel.IdsFrom = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete.")] = False,
+    *,
+    filters: RecordingFilter,
+    filtered: bool,
+) -> None:
+    """Delete recordings: their rows, runs, targets and media files (not the source's copy)."""
+    state = state_of(ctx)
+    given, missing = _chosen(state, ids, ids_from, filtered)
+    if given is None and not filtered:
+        raise UsageError("give recording ids or at least one filter (e.g. --source S)")
+    gone = set(missing)
+    with state.context() as c:
+        if given is None:
+            chosen = [r.id for r in recordings.select(c, filters)]
+        else:
+            chosen = [i for i in given if i not in gone]
+        titles = {r.id: r.title for r in recordings.select(c, RecordingFilter(ids=chosen))}
+    if not chosen and not missing:
+        state.output.warning(
+            "no recordings "
+            + ("selected" if given is not None else "match the filters")
+            + "; nothing to do"
+        )
+        return
+    if not yes:
+        for rid in chosen:
+            state.output.message(f"would delete recording {rid}: {titles.get(rid, '')}")
+        raise UsageError(f"deleting {len(chosen)} recording(s) and their media files needs --yes")
+    rows: list[dict[str, Any]] = [
+        {
+            "recording_id": rid,
+            "deleted": False,
+            "error": f"recording {rid} not found",
+            "exit_code": 3,
+        }
+        for rid in missing
+    ]
+    media = state.settings.media_path
+    for rid in chosen:
+        try:
+            with state.context() as c:
+                rec, folder = recordings.delete(c, rid)
+                owner = rec.user_id
+        except LeapError as exc:
+            rows.append(
+                {
+                    "recording_id": rid,
+                    "deleted": False,
+                    "error": exc.message,
+                    "exit_code": exc.exit_code,
+                }
+            )
+            continue
+        # After the commit: a rolled-back delete must still have its files.
+        files = recordings.remove_media(media, owner, folder)
+        rows.append({"recording_id": rid, "deleted": True, "files_removed": files, "error": None})
+    order = {rid: n for n, rid in enumerate(given if given is not None else chosen)}
+    rows.sort(key=lambda r: order.get(r["recording_id"], len(order)))
+    if state.as_json:
+        state.output.json(rows)
+    for row in rows:
+        if row["deleted"]:
+            if not state.as_json:
+                state.output.message(f"recording {row['recording_id']}: deleted")
+        elif len(rows) > 1 and row["recording_id"] not in gone:  # not-found ones: said above
+            state.output.warning(f"recording {row['recording_id']}: {row['error']}")
+    failed = [r for r in rows if not r["deleted"]]
+    if not failed:
+        return
+    if len(failed) == len(rows):
+        err = LeapError(failed[0]["error"])
+        err.exit_code = failed[0]["exit_code"]
+        raise err
+    raise PartialFailure(f"{len(failed)} of {len(rows)} recording(s) were not deleted")
 
 
 @app.command("config")

@@ -346,6 +346,10 @@ class AuditRepo(Repo[m.AuditEntry]):
     model = m.AuditEntry
     noun = "audit entry"
 
+    def newest(self, limit: int) -> list[m.AuditEntry]:
+        A = m.AuditEntry
+        return list(self.session.scalars(select(A).order_by(A.at.desc(), A.id.desc()).limit(limit)))
+
 
 class SystemStateRepo(Repo[m.SystemState]):
     model = m.SystemState

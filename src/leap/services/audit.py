@@ -6,6 +6,7 @@ from typing import Any
 
 from leap.context import Context
 from leap.db.models import AuditEntry
+from leap.views import iso
 
 
 def record(
@@ -21,3 +22,46 @@ def record(
     ctx.repos.audit.add(
         AuditEntry(user_id=owner_id, actor=actor, action=action, subject=subject, detail=detail)
     )
+
+
+def record_bulk(
+    ctx: Context, *, verb: str, selection: str, selected: int, done: int, refused: int
+) -> None:
+    """One entry for a command that acted on several recordings (`process 1-40`), with the
+    counts: one line per recording would drown the trail."""
+    uid = ctx.scope.user_id
+    if uid is None:
+        return  # the system acts only for users, who are recorded where they act
+    me = ctx.repos.users.require(uid)
+    record(
+        ctx,
+        owner_id=me.id,
+        actor=me.name,
+        action=f"recordings.{verb}",
+        subject=selection[:128],
+        selected=selected,
+        done=done,
+        refused=refused,
+        result="ok" if not refused else ("failed" if not done else "partial"),
+    )
+
+
+def entries(ctx: Context, *, limit: int) -> list[dict[str, Any]]:
+    """The audit entries the acting user may see (the scope: their own; an admin's, all),
+    newest first, with the owning user's name."""
+    rows = ctx.repos.audit.newest(limit)
+    names = {u.id: u.name for u in ctx.repos.users.list()} if ctx.scope.is_admin else {}
+    out = []
+    for e in rows:
+        out.append(
+            {
+                "id": e.id,
+                "at": iso(e.at),
+                "user": names.get(e.user_id, str(e.user_id)) if ctx.scope.is_admin else None,
+                "actor": e.actor,
+                "action": e.action,
+                "subject": e.subject,
+                "detail": e.detail,
+            }
+        )
+    return out

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from leap.context import Context
 from leap.db.models import Recording
 from leap.db.repos import RecordingQuery
-from leap.domain import RecordingStatus
-from leap.errors import UsageError
-from leap.services import mapping, publishing, runs
+from leap.domain import RecordingStatus, RunStatus
+from leap.errors import Conflict, UsageError
+from leap.path_policy import inside, real
+from leap.services import audit, mapping, publishing, runs
 from leap.specs.metadata import check_templates
 from leap.specs.processing import Resolved, parse_value, set_override
 from leap.views import recording_view
@@ -60,6 +63,20 @@ def resolve(ctx: Context, f: RecordingFilter) -> RecordingQuery:
 
 def select(ctx: Context, f: RecordingFilter) -> list[Recording]:
     return ctx.repos.recordings.search(resolve(ctx, f))
+
+
+# Ids per IN (...) clause: well under SQLite's bound-parameter limit.
+_CHUNK = 10_000
+
+
+def existing_ids(ctx: Context, ids: list[int]) -> set[int]:
+    """Which of `ids` name a recording the acting user can see: the scope hides another
+    user's, so each of those is reported as not found, like a missing one."""
+    found: set[int] = set()
+    for i in range(0, len(ids), _CHUNK):
+        query = RecordingQuery(ids=ids[i : i + _CHUNK])
+        found.update(r.id for r in ctx.repos.recordings.search(query))
+    return found
 
 
 class Names:
@@ -150,3 +167,51 @@ def configure_meta(
             }
         )
     return out
+
+
+def media_folder(ctx: Context, rec: Recording) -> Path:
+    """Where the pipeline keeps this recording's files (pipeline.workspace's layout)."""
+    return ctx.settings.media_path / f"user_{rec.user_id}" / "recordings" / str(rec.id)
+
+
+def delete(ctx: Context, recording_id: int) -> tuple[Recording, Path]:
+    """Delete a recording's row; its runs, stages and targets go with it (ON DELETE CASCADE
+    in the database). Refused while a run is in progress: a worker would write into a
+    recording that no longer exists. Returns the media folder to remove once committed
+    (the files are not the database's: removing them first would lose them on a rollback).
+    The source's own file (Zoom's copy, a local source's file) is never touched."""
+    rec = ctx.repos.recordings.lock(recording_id)
+    active = [
+        r for r in ctx.repos.runs.list(recording_id=rec.id) if r.status == RunStatus.ACTIVE.value
+    ]
+    if rec.active_run_id is not None or active:
+        run_id = rec.active_run_id or active[0].id
+        raise Conflict(
+            f"recording {rec.id} has a run in progress (run {run_id}); `leap cancel {rec.id}` first"
+        )
+    folder = media_folder(ctx, rec)
+    me = ctx.repos.users.require(ctx.scope.user_id) if ctx.scope.user_id is not None else None
+    audit.record(
+        ctx,
+        owner_id=rec.user_id if me is None else me.id,
+        actor=me.name if me is not None else "system",
+        action="recording.delete",
+        subject=f"recording {rec.id}",
+        title=rec.title[:200],
+        owner=rec.user_id,
+    )
+    ctx.repos.recordings.delete(rec)
+    return rec, folder
+
+
+def remove_media(media_dir: Path, user_id: int, folder: Path) -> bool:
+    """Remove a deleted recording's media folder, only if it lies inside the user's own
+    media folder once every symlink is resolved (docs/paths.md): a folder swapped for a
+    link elsewhere is left alone. True if something was removed."""
+    own = real(media_dir / f"user_{user_id}")
+    target = real(folder)
+    if target == own or not inside(target, own) or not target.is_dir():
+        return False
+    # rmtree unlinks symlinks inside the folder; it never follows them.
+    shutil.rmtree(target)
+    return True
