@@ -41,7 +41,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _zone(user: User) -> ZoneInfo:
+def zone_of(user: User) -> ZoneInfo:
+    """The user's timezone (UTC if the stored name is unknown to this machine)."""
     try:
         return ZoneInfo(user.timezone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -100,7 +101,7 @@ def _apply(ctx: Context, job: AutomationJob, spec: JobSpec, now: datetime) -> No
         # A new (or re-enabled) job starts from now: it never fires for its past.
         job.last_planned_at = now
     owner = ctx.repos.users.require(job.user_id)
-    job.next_run_at = next_firing(job, _zone(owner), now) if job.enabled else None
+    job.next_run_at = next_firing(job, zone_of(owner), now) if job.enabled else None
 
 
 def add(ctx: Context, spec: JobSpec, *, now: datetime | None = None) -> AutomationJob:
@@ -132,7 +133,7 @@ def set_enabled(
         job.last_planned_at = moment
     job.enabled = enabled
     owner = ctx.repos.users.require(job.user_id)
-    job.next_run_at = next_firing(job, _zone(owner), moment) if enabled else None
+    job.next_run_at = next_firing(job, zone_of(owner), moment) if enabled else None
     ctx.session.flush()
     return job
 
@@ -195,11 +196,13 @@ def tick(runtime: Runtime, send: Send, *, now: datetime | None = None) -> int:
     grace = timedelta(minutes=runtime.settings.automation.grace_minutes)
     with open_context(runtime, Scope.system_scope()) as ctx:
         due = []
+        # Every 15 s: one query for the owners, not one per job.
+        owners = {u.id: u for u in ctx.repos.users.list()}
         for job in ctx.repos.automations.list(enabled=True):
-            owner = ctx.repos.users.require(job.user_id)
-            if owner.disabled:
+            owner = owners.get(job.user_id)
+            if owner is None or owner.disabled:
                 continue
-            tz = _zone(owner)
+            tz = zone_of(owner)
             since = _aware(job.last_planned_at) or moment
             planned = list(fire_times(schedule_of(job), tz, since, moment))
             if planned:

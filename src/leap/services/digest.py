@@ -6,7 +6,6 @@ several leapd send it once."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,15 +15,9 @@ from leap.db.models import AutomationRun, Credential, OutputTarget, StageResult,
 from leap.db.scope import Scope
 from leap.domain import CredentialStatus, StageStatus, TargetStatus
 from leap.services import notify
+from leap.services.automation import zone_of
 
 DIGEST = "digest"
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def send_due(runtime: Runtime, now: datetime) -> int:
@@ -39,7 +32,7 @@ def send_due(runtime: Runtime, now: datetime) -> int:
             user = ctx.repos.users.get(uid)
             if user is None or user.disabled:
                 continue
-            local = now.astimezone(_zone(user.timezone))
+            local = now.astimezone(zone_of(user))
             if local.hour >= hour:
                 due.append((uid, local.date().isoformat()))
     sent = 0
