@@ -197,6 +197,10 @@ class Recording(UserOwned, Timestamped, Base):
     # The run holding the per-recording lock (claimed with one atomic UPDATE).
     active_run_id: Mapped[int | None] = mapped_column(Integer)
     source_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Zoom cloud cleanup (docs/zoom-cleanup.md): when the Zoom copy went to Zoom's trash, and
+    # every trash call made for it: [{"at", "outcome", "status", "detail"}].
+    zoom_trashed_at: Mapped[datetime | None] = mapped_column()
+    zoom_trash_log: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class PipelineRun(UserOwned, Timestamped, Base):
@@ -264,6 +268,11 @@ class OutputTarget(UserOwned, Timestamped, Base):
     repairs: Mapped[list[Any]] = mapped_column(default=list)
     error: Mapped[str | None] = mapped_column(Text)
     uploaded_at: Mapped[datetime | None] = mapped_column()
+    # The approval gate (docs/approval.md): None (no gate), "awaiting" or "approved"; when it
+    # was approved, and the publish time asked for then.
+    approval: Mapped[str | None] = mapped_column(String(16))
+    approved_at: Mapped[datetime | None] = mapped_column()
+    publish_at: Mapped[datetime | None] = mapped_column()
 
 
 class AutomationJob(UserOwned, Timestamped, Base):

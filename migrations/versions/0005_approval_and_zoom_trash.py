@@ -1,0 +1,43 @@
+"""output_targets: the approval gate; recordings: Zoom cloud cleanup, recorded per call
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02 14:10:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("output_targets") as batch:
+        # None: no gate; "awaiting": held for `leap approve`; "approved".
+        batch.add_column(sa.Column("approval", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("publish_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("recordings") as batch:
+        batch.add_column(sa.Column("zoom_trashed_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column("zoom_trash_log", sa.JSON(), nullable=False, server_default="[]")
+        )
+    with op.batch_alter_table("recordings") as batch:
+        batch.alter_column("zoom_trash_log", server_default=None)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("recordings") as batch:
+        batch.drop_column("zoom_trash_log")
+        batch.drop_column("zoom_trashed_at")
+    with op.batch_alter_table("output_targets") as batch:
+        batch.drop_column("publish_at")
+        batch.drop_column("approved_at")
+        batch.drop_column("approval")
