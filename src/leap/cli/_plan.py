@@ -1,0 +1,49 @@
+"""What a `--dry-run` prints: one row per selected recording, saying what the real command
+would do to it or why it would leave it alone. The rows come from the same decision the real
+run makes (each verb's service decides, the CLI only prints), so a dry-run cannot promise
+what the run then does differently.
+
+A row: `recording_id`, `title`, `would` (the verb's action, e.g. "process", or "skip"),
+`reason` (why it is skipped, or a note on the action; None when there is nothing to add)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leap.cli._run import AppState
+
+SKIP = "skip"
+COLUMNS = ("recording_id", "title", "would", "reason")
+
+
+def row(recording_id: int, title: str, would: str, reason: str | None = None) -> dict[str, Any]:
+    return {"recording_id": recording_id, "title": title, "would": would, "reason": reason}
+
+
+def summary(rows: Sequence[Mapping[str, Any]], verb: str) -> str:
+    """`dry run: 12 would process; 3 skipped (2 blank record, 1 running)`."""
+    acting = sum(1 for r in rows if r["would"] != SKIP)
+    skipped = Counter(_kind(r["reason"]) for r in rows if r["would"] == SKIP)
+    text = f"dry run: {acting} would {verb}"
+    if skipped:
+        why = ", ".join(f"{n} {k}" for k, n in skipped.most_common())
+        text += f"; {sum(skipped.values())} skipped ({why})"
+    return text + "; nothing was changed"
+
+
+def _kind(reason: str | None) -> str:
+    """The first clause of a reason, for counting ("blank record (silence)" -> "blank
+    record")."""
+    text = (reason or "no reason").split(":", 1)[0].split("(", 1)[0].strip()
+    return text or "no reason"
+
+
+def show(state: AppState, rows: Sequence[Mapping[str, Any]], *, verb: str) -> None:
+    """The plan: JSON array on stdout with --json, else a table; the summary on stderr."""
+    if state.as_json:
+        state.output.json(list(rows))
+    elif rows:
+        state.output.table(rows, COLUMNS, title=f"leap {verb} --dry-run", shorten="title")
+    state.output.message(summary(rows, verb))
