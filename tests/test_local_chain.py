@@ -130,7 +130,13 @@ def test_sample_through_the_whole_local_chain(processed: int, cli: Any) -> None:
 
 
 def test_partial_rerun_of_text_stages(processed: int, cli: Any) -> None:
+    # Both stages are done: without --force nothing starts (it would redo nothing).
     res = cli("--json", "process", str(processed), "--now", "--stages", "topics,subtitles")
+    assert res.code == 0, res.stderr
+    assert res.json()[0]["run_id"] is None and "already done" in res.json()[0]["skipped"]
+    res = cli(
+        "--json", "process", str(processed), "--now", "--force", "--stages", "topics,subtitles"
+    )
     assert res.code == 0, res.stderr
     assert [s["name"] for s in res.json()[0]["stages"]] == ["topics", "subtitles"]
     rec = cli("--json", "recordings", "show", str(processed)).json()

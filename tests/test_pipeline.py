@@ -124,7 +124,11 @@ def test_accurate_trim_cuts_exactly(installed: dict[str, int], cli: Any) -> None
 def test_refusals_and_force(installed: dict[str, int], cli: Any) -> None:
     short = installed["short clip"]
     res = cli("process", str(short))
-    assert res.code == 2 and "is a blank record" in res.stderr and "--force" in res.stderr
+    assert (
+        res.code == 2
+        and f"recording {short}: blank record" in res.stderr
+        and "--force" in res.stderr
+    )
     assert res.stderr.count("blank record") == 1  # one clear line
     res = cli("--json", "process", str(short), "--now", "--force", "--stages", "download")
     assert res.code == 0, res.stderr

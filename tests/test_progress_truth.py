@@ -280,20 +280,19 @@ def beaten(runtime: Runtime) -> bool:
         return bool(system.heartbeat(ctx))
 
 
-def test_wait_says_already_processed_and_leaves_no_stray_line(
-    cli: Any, rid: int, worker: None
-) -> None:
+def test_wait_says_already_done_and_leaves_no_stray_line(cli: Any, rid: int, worker: None) -> None:
     first = cli("process", str(rid), "--wait")
     assert first.code == 0, first.stderr
     assert "already processed" not in first.stderr
+    # Every stage already done: no run is started (it would redo nothing), and it says so.
     again = cli("process", str(rid), "--wait")
     assert again.code == 0, again.stderr
-    assert f"recording {rid} was already processed" in again.stderr
-    assert "--force redoes them" in again.stderr
+    assert f"recording {rid}: skipped, already done" in again.stderr
+    assert "--force redoes" in again.stderr
     # Not a terminal: no progress lines at all, so nothing a later line half-overwrites.
     for res in (first, again):
         assert "\r" not in res.stderr and "%" not in res.stderr, res.stderr
-        assert res.stderr.rstrip().endswith("done"), res.stderr
+    assert first.stderr.rstrip().endswith("done"), first.stderr
     assert shown(cli, rid) == (100, {"download": 100, "trim": 100})
 
 

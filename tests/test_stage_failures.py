@@ -192,10 +192,13 @@ def test_transcript_unreadable(cli: Any, rid: int, leap_env: dict[str, str]) -> 
 def test_damaged_transcript_is_made_again_not_reused(
     cli: Any, rid: int, leap_env: dict[str, str]
 ) -> None:
-    path = _transcribed(cli, rid, leap_env)
-    path.write_text("{", encoding="utf-8")
-    # Reused as it was, the file would fail every later stage; transcribe redoes it instead
-    # (here it needs the audio track, which this recording does not have yet).
+    # A transcript left in the workspace by a transcribe stage that never recorded its end
+    # (killed after writing it): reused as it is, the damaged file would fail every later
+    # stage; transcribe makes it again instead (here it needs the audio track, which this
+    # recording does not have yet).
+    ws = workspace(leap_env, rid)
+    ws.mkdir(parents=True)
+    (ws / "transcript.json").write_text("{", encoding="utf-8")
     res = cli("process", str(rid), "--now", "--stages", "transcribe")
     said_once(res, 2, "needs the audio track")
 

@@ -43,6 +43,15 @@ class IllegalTransition(RuntimeError):
     """A programming error: code tried a transition the machine does not have."""
 
 
+def can(current: str, new: S) -> bool:
+    """Whether `current` may move to `new` (an unknown status may move nowhere)."""
+    try:
+        cur = S(current)
+    except ValueError:
+        return False
+    return cur is new or new in ALLOWED[cur]
+
+
 def check(current: str, new: S) -> S:
     cur = S(current)
     if cur is new or new in ALLOWED[cur]:

@@ -16,7 +16,7 @@ from leap.db.scope import Scope
 from leap.errors import QueueUnavailable
 from leap.logs import log_context, redact
 from leap.pipeline import runner
-from leap.services import automation, notify, reconciler, runs, system
+from leap.services import automation, bulk_start, notify, reconciler, runs, system
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = "leap.heartbeat"
 STAGE = runs.STAGE_TASK
+STAGE_BATCH = bulk_start.BATCH_TASK
 RECONCILE = "leap.reconcile"
 AUTOMATION_TICK = "leap.automation.tick"
 AUTOMATION_FIRE = "leap.automation.fire"
@@ -62,6 +63,16 @@ class TaskQueue:
                 log.info("stage %s: %s", stage_id, outcome)
 
         self._task(STAGE, stage, retries=0)
+
+        def stage_batch(stage_ids: list[int]) -> None:
+            # A bulk start sends one message per page of runs (services/bulk_start.py); each
+            # first stage becomes its own message here, so every worker can take one. Lost
+            # half-way (at-most-once delivery), the rest are queued rows that the reconciler
+            # re-sends.
+            for sid in stage_ids:
+                self.send(STAGE, {"stage_id": int(sid)})
+
+        self._task(STAGE_BATCH, stage_batch, retries=0)
 
         def reconcile() -> None:
             with open_context(runtime, Scope.system_scope()) as ctx:

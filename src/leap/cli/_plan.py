@@ -23,21 +23,28 @@ def row(recording_id: int, title: str, would: str, reason: str | None = None) ->
 
 
 def summary(rows: Sequence[Mapping[str, Any]], verb: str) -> str:
-    """`dry run: 12 would process; 3 skipped (2 blank record, 1 running)`."""
+    """`dry run: 12 would process; 3 skipped (2 blank record, 1 running); nothing was
+    changed`."""
     acting = sum(1 for r in rows if r["would"] != SKIP)
-    skipped = Counter(_kind(r["reason"]) for r in rows if r["would"] == SKIP)
-    text = f"dry run: {acting} would {verb}"
+    skipped = Counter(kind(r["reason"]) for r in rows if r["would"] == SKIP)
+    return counted(acting, skipped, verb)
+
+
+def counted(acting: int, skipped: Mapping[str, int], verb: str) -> str:
+    text = f"dry run: {acting:,} would {verb}"
     if skipped:
-        why = ", ".join(f"{n} {k}" for k, n in skipped.most_common())
-        text += f"; {sum(skipped.values())} skipped ({why})"
+        why = ", ".join(f"{n:,} {k}" for k, n in Counter(skipped).most_common())
+        text += f"; {sum(skipped.values()):,} skipped ({why})"
     return text + "; nothing was changed"
 
 
-def _kind(reason: str | None) -> str:
-    """The first clause of a reason, for counting ("blank record (silence)" -> "blank
-    record")."""
-    text = (reason or "no reason").split(":", 1)[0].split("(", 1)[0].strip()
-    return text or "no reason"
+def kind(reason: str | None) -> str:
+    """The first clause of a reason, for counting ("blank record (silence); --force runs
+    it" -> "blank record")."""
+    text = reason or "no reason"
+    for mark in (":", ";", "("):
+        text = text.split(mark, 1)[0]
+    return text.strip() or "no reason"
 
 
 def show(state: AppState, rows: Sequence[Mapping[str, Any]], *, verb: str) -> None:

@@ -39,6 +39,31 @@ LazyGroup.lazy_commands = {
         "process",
         "Process recordings: queue a pipeline run for each (returns at once) or run it --now.",
     ),
+    # The stage verbs: `leap process --stages S` as one word each (help: STAGE_HELP);
+    # `leap topics SELECTION` is the topics group's default command (cli/text_cmd.py).
+    "download": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "download",
+        "Download recordings from their source (the pipeline's first stage).",
+    ),
+    "trim": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "trim",
+        "Trim recordings: cut silence at the start and end (needs the download).",
+    ),
+    "transcribe": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "transcribe",
+        "Transcribe recordings (needs the download, and the trim if configured).",
+    ),
+    "subtitles": LazyCommand(
+        "leap.cli.pipeline_cmd", "subtitles", "Write SRT and WebVTT subtitles from transcripts."
+    ),
+    "upload": LazyCommand(
+        "leap.cli.pipeline_cmd",
+        "upload",
+        "Publish recordings to their template's presets (YouTube, VK, a folder).",
+    ),
     "retry": LazyCommand(
         "leap.cli.pipeline_cmd",
         "retry",
@@ -56,7 +81,11 @@ LazyGroup.lazy_commands = {
     ),
     "recordings": LazyCommand("leap.cli.recordings_cmd", "app", "Recordings."),
     "transcript": LazyCommand("leap.cli.text_cmd", "transcript_app", "Transcripts."),
-    "topics": LazyCommand("leap.cli.text_cmd", "topics_app", "Themes, topics and chapters."),
+    "topics": LazyCommand(
+        "leap.cli.text_cmd",
+        "topics_app",
+        "Themes, topics and chapters: find them (SELECTION), or show one recording's.",
+    ),
     "source": LazyCommand("leap.cli.source_cmd", "app", "Input sources (Zoom, local folders)."),
     "template": LazyCommand(
         "leap.cli.template_cmd", "app", "Templates: matching rules, processing and metadata."

@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from leap.cli import _bulk as _Bulk
 from leap.cli import _filters as F
 from leap.cli import _selection as Sel
 from leap.cli._run import AppState, state_of
 from leap.context import Context, Enqueue, Runtime
-from leap.domain import RunStatus, StageStatus
-from leap.errors import Conflict, LeapError, PartialFailure, QueueUnavailable, UsageError
+from leap.domain import RunStatus, Stage, StageStatus
+from leap.errors import LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
-from leap.services import audit, recordings, runs, system, takeover
+from leap.services import audit, bulk_start, recordings, runs, system, takeover
 from leap.services.recordings import RecordingFilter
 from leap.specs.processing import parse_stages
+from leap.specs.startable import CONFLICT, Decision
 
 if TYPE_CHECKING:
     # Imported where a bar is drawn: only a terminal needs it (0.5 MB of every process).
@@ -51,59 +53,6 @@ class _Sender:
         return self
 
 
-def _started(
-    state: AppState,
-    ids: list[int],
-    stages: list[str] | None,
-    force: bool,
-    sender: _Sender | None = None,
-    *,
-    take_over: bool = False,
-) -> tuple[list[dict[str, Any]], list[int]]:
-    """Start a run per recording, each in its own unit of work: one refusal stops no other.
-    With `take_over` (`--now`), a recording whose run nobody works on any more (its process
-    was killed, or it was queued with no leapd) has that run resumed here instead."""
-    rows: list[dict[str, Any]] = []
-    first_stages: list[int] = []
-    for rid in ids:
-        try:
-            try:
-                with state.context() as c:
-                    run = runs.start_run(c, rid, stages=stages, force=force)
-                    first = c.repos.stages.next_queued(run.id)
-                    row = {
-                        "recording_id": rid,
-                        "run_id": run.id,
-                        "stages": run.stages,
-                        "error": None,
-                    }
-            except Conflict:
-                if not take_over:
-                    raise
-                row, queued = _resumed(state, rid)
-                rows.append(row)
-                first_stages.extend(queued)
-                continue
-            # Counted only once committed: a failing commit is this recording's one error row.
-            rows.append(row)
-            if first is not None:
-                first_stages.append(first.id)
-            # The message went out as the unit of work closed, or the queue refused it.
-            if sender is not None and sender.failure is not None:
-                row["sent"] = False
-        except LeapError as exc:
-            rows.append(
-                {
-                    "recording_id": rid,
-                    "run_id": None,
-                    "stages": [],
-                    "error": exc.message,
-                    "exit_code": exc.exit_code,
-                }
-            )
-    return rows, first_stages
-
-
 def _resumed(state: AppState, rid: int) -> tuple[dict[str, Any], list[int]]:
     """Take over the run of `rid` that nobody works on (a Conflict while someone does)."""
     with state.context() as c:
@@ -130,16 +79,16 @@ def _resumed(state: AppState, rid: int) -> tuple[dict[str, Any], list[int]]:
     return row, taken.stage_ids
 
 
-def _warn_without_daemon(state: AppState, rows: list[dict[str, Any]], command: str) -> bool:
-    """Say so when runs were queued and no leapd is there to run them; True if none is."""
-    queued = [r for r in rows if r["run_id"] is not None and r.get("sent") is not False]
+def _warn_without_daemon(state: AppState, preview: list[int], queued: int, command: str) -> bool:
+    """Say so when runs were queued and no leapd is there to run them; True if none is.
+    `preview`: the first few of the `queued` recordings, for the suggested command."""
     if not queued:
         return False
     with state.context() as c:
         alive = system.daemon_alive(c, state.settings.worker.heartbeat_seconds)
     if alive:
         return False
-    ids = " ".join(str(r["recording_id"]) for r in queued[:5]) + (" ..." if len(queued) > 5 else "")
+    ids = " ".join(str(i) for i in preview[:5]) + (" ..." if queued > 5 else "")
     state.output.warning(
         f"no leapd is running (no heartbeat in the last "
         f"{3 * state.settings.worker.heartbeat_seconds:.0f} s): the run(s) wait in the queue "
@@ -193,38 +142,137 @@ def _nothing(state: AppState, what: str) -> None:
     state.output.warning(f"no recordings {what}; nothing to do")
 
 
+Now = Annotated[bool, typer.Option("--now", help="Run here, in the foreground.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Queue, then follow until done.")]
+Force = Annotated[bool, typer.Option("--force", help="Blank/unmapped too; redo outputs.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would be done to each; change nothing.")
+]
+
+
 @F.with_filters
 def process(
     ctx: typer.Context,
     ids: Sel.Ids = None,
     ids_from: Sel.IdsFrom = None,
-    now: Annotated[bool, typer.Option("--now", help="Run here, in the foreground.")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Queue, then follow until done.")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Blank/unmapped too; redo outputs.")
-    ] = False,
+    now: Now = False,
+    wait: Wait = False,
+    force: Force = False,
     stages: Annotated[str | None, typer.Option("--stages", help="e.g. trim,transcribe")] = None,
+    dry_run: DryRun = False,
     *,
     filters: RecordingFilter,
     filtered: bool,
 ) -> None:
     """Process recordings: queue a pipeline run for each (returns at once) or run it --now."""
-    state = state_of(ctx)
+    chosen = parse_stages(stages) if stages is not None else None  # "" is an error, not "all"
+    start_runs(
+        state_of(ctx),
+        "process",
+        Sel.choose(ids, ids_from, filtered=filtered),
+        filters,
+        filtered=filtered,
+        stages=chosen,
+        now=now,
+        wait=wait,
+        force=force,
+        dry_run=dry_run,
+    )
+
+
+def _stage_verb(stage: Stage) -> Any:
+    """`leap trim SELECTION`: `leap process SELECTION --stages trim`, as a verb."""
+
+    @F.with_filters
+    def verb(
+        ctx: typer.Context,
+        ids: Sel.Ids = None,
+        ids_from: Sel.IdsFrom = None,
+        now: Now = False,
+        wait: Wait = False,
+        force: Force = False,
+        dry_run: DryRun = False,
+        *,
+        filters: RecordingFilter,
+        filtered: bool,
+    ) -> None:
+        start_runs(
+            state_of(ctx),
+            stage.value,
+            Sel.choose(ids, ids_from, filtered=filtered),
+            filters,
+            filtered=filtered,
+            stages=[stage.value],
+            now=now,
+            wait=wait,
+            force=force,
+            dry_run=dry_run,
+        )
+
+    verb.__name__ = stage.value
+    verb.__doc__ = STAGE_HELP[stage]
+    return verb
+
+
+# Each verb's one line of help (also `leap --help`'s, in cli/app.py).
+STAGE_HELP = {
+    Stage.DOWNLOAD: "Download recordings from their source (the pipeline's first stage).",
+    Stage.TRIM: "Trim recordings: cut silence at the start and end (needs the download).",
+    Stage.TRANSCRIBE: "Transcribe recordings (needs the download, and the trim if configured).",
+    Stage.TOPICS: "Find themes, topics and chapters in transcripts.",
+    Stage.SUBTITLES: "Write SRT and WebVTT subtitles from transcripts.",
+    Stage.UPLOAD: "Publish recordings to their template's presets (YouTube, VK, a folder).",
+}
+download = _stage_verb(Stage.DOWNLOAD)
+trim = _stage_verb(Stage.TRIM)
+transcribe = _stage_verb(Stage.TRANSCRIBE)
+topics = _stage_verb(Stage.TOPICS)
+subtitles = _stage_verb(Stage.SUBTITLES)
+upload = _stage_verb(Stage.UPLOAD)
+
+
+def start_runs(
+    state: AppState,
+    verb: str,
+    given: list[int] | None,
+    filters: RecordingFilter,
+    *,
+    filtered: bool,
+    stages: list[str] | None,
+    now: bool,
+    wait: bool,
+    force: bool,
+    dry_run: bool,
+) -> None:
+    """Start a run per selected recording (or, with `dry_run`, say what starting would do),
+    a page at a time (services/bulk_start.py)."""
     if now and wait:
         raise UsageError("--now and --wait exclude each other")
-    chosen = parse_stages(stages) if stages is not None else None  # "" is an error, not "all"
-    given = Sel.choose(ids, ids_from, filtered=filtered)
+    if dry_run and (now or wait):
+        raise UsageError("--dry-run shows what would be queued; it takes neither --now nor --wait")
     if given is None and not filtered:
         raise UsageError("give recording ids or at least one filter (e.g. --unmapped, --from 7d)")
-    missing: list[dict[str, Any]] = []
-    if given is not None:
-        targets, missing = _split(state, given)
-    else:
-        with state.context() as c:
-            targets = [r.id for r in recordings.select(c, filters)]
-    everything = given if given is not None else targets
-    if not everything:
+    with state.context() as c:
+        # Unknown template or source names in FILTERS fail here, before anything is done.
+        total = len(given) if given is not None else bulk_start.count(c, filters)
+        planner = bulk_start.Planner(c, stages=stages, force=force)
+    if not total:
         _nothing(state, "selected" if given is not None else "match the filters")
+        if state.as_json:
+            state.output.json([])
+        return
+    bar = _Bulk.PagesBar(_bar(state, transient=True), f"{verb}: {total:,} recording(s)", total)
+    if dry_run:
+        printer = _Bulk.PlanPrinter(state, verb)
+        try:
+            with bar.context():
+                for decisions, _ in _Bulk.walk(
+                    state, given, filters, lambda c, recs: (planner.judge(c, recs), None)
+                ):
+                    printer.add(decisions)
+                    bar.advance(len(decisions))
+        finally:
+            printer.close()
         return
     runtime = state.runtime()
     sender = None
@@ -232,16 +280,184 @@ def process(
         runtime.enqueue = lambda *_: None  # stages run below, not through the daemon
     else:
         sender = _Sender(None).install(runtime)
-    rows, first_stages = _started(state, targets, chosen, force, sender, take_over=now)
-    rows = _in_order(everything, rows + missing)
-    _audit_bulk(state, "process", everything, rows)
+    followed = now or wait
+    tally = _Tally(state, total, keep=followed, sender=sender)
+    first_stages: list[int] = []
+
+    def work(c: Context, recs: list[Any]) -> tuple[list[Decision], bulk_start.Started]:
+        started = planner.start(c, recs)
+        return started.decisions, started
+
+    try:
+        with bar.context():
+            for decisions, started in _Bulk.walk(state, given, filters, work):
+                for d in decisions:
+                    if d.recording_id in started.run_of:
+                        tally.add(
+                            {
+                                "recording_id": d.recording_id,
+                                "run_id": started.run_of[d.recording_id],
+                                "stages": started.stages_of[d.recording_id],
+                                "error": None,
+                            }
+                        )
+                    elif now and d.exit_code == CONFLICT:
+                        row, queued = _resumed(state, d.recording_id)
+                        tally.add(row)
+                        first_stages.extend(queued)
+                    else:
+                        tally.add(_refusal(d))
+                first_stages.extend(started.first_stage_of.values())
+                bar.advance(len(decisions))
+    finally:
+        tally.close()
+    selection = Sel.summary(given) if given is not None else _Bulk.describe(filters)
+    if total > 1:
+        with state.context() as c:
+            audit.record_bulk(
+                c,
+                verb=verb,
+                selection=selection,
+                selected=total,
+                done=tally.acted,
+                refused=tally.refused,
+            )
     if now and first_stages:
         _follow_now(state, runtime, first_stages)
-    elif not now and _warn_without_daemon(state, rows, "process"):
+    elif not now and _warn_without_daemon(state, tally.queued_preview, tally.acted, verb):
         wait = False  # nothing would run them: waiting would never end
-    elif wait and first_stages and (sender is None or sender.failure is None):
-        _follow_wait(state, [r["run_id"] for r in rows if r["run_id"]])
-    _report(state, rows, followed=now or wait, sender=sender)
+    elif wait and tally.acted and (sender is None or sender.failure is None):
+        _follow_wait(state, [r["run_id"] for r in tally.rows if r["run_id"]])
+    if followed:
+        _report(state, tally.rows, followed=True, sender=sender)
+    else:
+        tally.finish()
+
+
+def _refusal(d: Decision) -> dict[str, Any]:
+    """A recording no run was started for: an error row, or (exit code 0, e.g. already
+    done) a skipped one, which is no failure."""
+    if d.exit_code == 0:
+        return {
+            "recording_id": d.recording_id,
+            "run_id": None,
+            "stages": [],
+            "error": None,
+            "skipped": d.reason,
+        }
+    return {
+        "recording_id": d.recording_id,
+        "run_id": None,
+        "stages": [],
+        "error": f"recording {d.recording_id} not found" if d.exit_code == 3 else d.reason,
+        "exit_code": d.exit_code,
+    }
+
+
+class _Tally:
+    """The rows of a start over a selection of any size, counted as they come: streamed
+    (JSON element by element; on a terminal a line each while few), or kept when the
+    command goes on to follow the runs (--now, --wait) and reports at the end."""
+
+    def __init__(self, state: AppState, total: int, *, keep: bool, sender: _Sender | None):
+        self.state, self.total, self.keep, self.sender = state, total, keep, sender
+        self.rows: list[dict[str, Any]] = []
+        self.array = _Bulk.JsonArray() if state.as_json and not keep else None
+        self.acted = self.refused = self.skipped = 0
+        self.first_refusal: dict[str, Any] | None = None
+        self.queued_preview: list[int] = []
+        self.unsent: list[dict[str, Any]] = []
+        self.unsent_count = 0
+        self.said = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        if row["run_id"] is not None:
+            self.acted += 1
+            if self.sender is not None and self.sender.failure is not None:
+                row["sent"] = False
+                self.unsent_count += 1
+                if len(self.unsent) < 10:
+                    self.unsent.append(row)
+            elif len(self.queued_preview) < 5:
+                self.queued_preview.append(row["recording_id"])
+        elif row.get("skipped"):
+            self.skipped += 1
+        else:
+            self.refused += 1
+            self.first_refusal = self.first_refusal or row
+        if self.keep:
+            self.rows.append(row)
+        elif self.array is not None:
+            self.array.add(row)
+        else:
+            self._say(row)
+
+    def _say(self, row: dict[str, Any]) -> None:
+        out = self.state.output
+        rid = row["recording_id"]
+        if row["run_id"] is None and not row.get("skipped"):
+            if self.total > 1 and self.said < _Bulk.LINES:
+                out.warning(_one_error(row, 1))
+                self.said += 1
+        elif row.get("skipped"):
+            if self.total <= _Bulk.LINES:
+                out.message(f"recording {rid}: skipped, {row['skipped']}")
+        elif row.get("sent") is not False and self.total <= _Bulk.LINES:
+            out.message(f"recording {rid}: run {row['run_id']} queued")
+
+    def close(self) -> None:
+        if self.array is not None:
+            self.array.close()
+            self.array = None
+
+    def finish(self) -> None:
+        """Counts, then the exit: the queue's refusal, all refused (that refusal's own code),
+        or some (8)."""
+        out = self.state.output
+        if self.total > _Bulk.LINES and not self.state.as_json:
+            more = self.refused - self.said
+            if more > 0:
+                out.warning(f"... and {more:,} more not started (--json lists every one)")
+            out.message(
+                f"{self.acted:,} run(s) queued; {self.skipped:,} skipped; "
+                f"{self.refused:,} not started"
+            )
+        if self.sender is not None and self.sender.failure is not None and self.unsent_count:
+            shown = ", ".join(str(r["recording_id"]) for r in self.unsent)
+            if self.unsent_count > len(self.unsent):
+                shown += f" and {self.unsent_count - len(self.unsent):,} more"
+            saved = (
+                f"run {self.unsent[0]['run_id']} of recording {self.unsent[0]['recording_id']} is"
+                if self.unsent_count == 1
+                else f"the runs of recordings {shown} are"
+            )
+            # True either way: the stages wait as queued rows, which leapd's reconciler
+            # re-sends.
+            raise QueueUnavailable(
+                f"{self.sender.failure.message.rstrip('.')}. {saved.capitalize()} saved and will "
+                "start once leapd reaches the queue"
+            )
+        if not self.refused:
+            return
+        if self.refused == self.total and self.first_refusal is not None:
+            err = LeapError(_one_error(self.first_refusal, self.total))
+            err.exit_code = self.first_refusal.get("exit_code", 1)
+            raise err
+        raise PartialFailure(f"{self.refused:,} of {self.total:,} recording(s) were not started")
+
+
+def _one_error(row: dict[str, Any], total: int) -> str:
+    """The error line of a command whose every recording was refused."""
+    rid = row["recording_id"]
+    text = str(row["error"] or "failed")
+    if text.startswith(f"recording {rid} "):
+        return text
+    if row.get("exit_code") == CONFLICT and total == 1:
+        text += (
+            f": 'leap status {rid}' follows it; if its process stopped, "
+            f"'leap process {rid} --now' resumes it; 'leap cancel {rid}' stops it"
+        )
+    return f"recording {rid}: {text}" if total == 1 else text
 
 
 def _follow_now(state: AppState, runtime: Runtime, first_stages: list[int]) -> None:
@@ -295,10 +511,6 @@ def _follow_wait(state: AppState, run_ids: list[int]) -> None:
     """Wait until every run has ended. On a terminal a bar per run shows its stage and
     progress and is gone afterwards (the report's lines stand alone: no "done0 %" left
     where a half-overwritten line was); without one, nothing is printed."""
-    with state.context() as c:
-        for rid in run_ids:
-            if (note := _already_processed(c, rid)) is not None:
-                state.output.message(note)
     bar = _bar(state, transient=True)
     tasks: dict[int, TaskID] = {}
     with bar if bar is not None else nullcontext():
@@ -324,26 +536,6 @@ def _wait_line(c: Context, run_id: int) -> tuple[str, int, bool]:
     ]
     doing = running[0] if running else run.status
     return f"recording {rec.id}: {doing}", rec.progress, run.status == RunStatus.ACTIVE.value
-
-
-def _already_processed(c: Context, run_id: int) -> str | None:
-    """What to say when `run_id` only repeats stages earlier runs finished: each stage
-    reuses its output, so the run redoes nothing; only --force would."""
-    run = c.repos.runs.require(run_id)
-    if run.forced:
-        return None
-    finished = {
-        s.name: s.run_id
-        for s in c.repos.stages.list(recording_id=run.recording_id)
-        if s.run_id != run.id and s.status in runs.FINISHED
-    }
-    if not run.stages or any(name not in finished for name in run.stages):
-        return None
-    last = max(finished[name] for name in run.stages)
-    return (
-        f"recording {run.recording_id} was already processed (run {last}): "
-        "its outputs are reused, nothing is redone; --force redoes them"
-    )
 
 
 def _bar(state: AppState, *, transient: bool = False) -> Progress | None:
@@ -385,12 +577,20 @@ def _report(
                     if view["exit_code"] is not None:
                         row["exit_code"] = view["exit_code"]
                     row["stages"] = view["stages"]
-    all_failed = all(r["run_id"] is None or r.get("status") == RunStatus.FAILED.value for r in rows)
+
+    def failure(r: dict[str, Any]) -> bool:
+        if r["run_id"] is None:
+            return not r.get("skipped")  # a skip (already done) is no failure
+        return r.get("status") == RunStatus.FAILED.value
+
+    all_failed = all(failure(r) for r in rows)
     if state.as_json:
         state.output.json(rows)
     elif not (all_failed and len(rows) == 1):  # a lone failure is said once, as the error
         for row in rows:
-            if row["run_id"] is None:
+            if row.get("skipped"):
+                state.output.message(f"recording {row['recording_id']}: skipped, {row['skipped']}")
+            elif row["run_id"] is None:
                 state.output.warning(f"recording {row['recording_id']}: {row['error']}")
             elif row.get("sent") is False:
                 continue  # said once, in the error below
@@ -415,12 +615,13 @@ def _report(
             f"{sender.failure.message.rstrip('.')}. {saved.capitalize()} saved and will start "
             "once leapd reaches the queue"
         )
-    failed = [r for r in rows if r["run_id"] is None or r.get("status") == RunStatus.FAILED.value]
+    failed = [r for r in rows if failure(r)]
     if not failed:
         return
     if len(failed) == len(rows):
-        err = LeapError(failed[0]["error"] or "failed")
-        err.exit_code = failed[0].get("exit_code", 1)
+        first = failed[0]
+        err = LeapError(_one_error(first, len(rows)) if first["run_id"] is None else first["error"])
+        err.exit_code = first.get("exit_code", 1)
         raise err
     raise PartialFailure(f"{len(failed)} of {len(rows)} recording(s) did not process")
 
@@ -489,7 +690,8 @@ def retry(
     if now and first_stages:
         _follow_now(state, runtime, first_stages)
     elif not now:
-        _warn_without_daemon(state, rows, "retry")
+        queued = [r["recording_id"] for r in rows if r["run_id"] and r.get("sent") is not False]
+        _warn_without_daemon(state, queued, len(queued), "retry")
     _report(state, rows, followed=now, sender=sender)
 
 

@@ -1,4 +1,4 @@
-"""`leap sync`: bring recordings in from every enabled source (or one)."""
+"""`leap sync`: bring recordings in from every enabled source (or the ones named)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ COLUMNS = [
 
 def sync(
     ctx: typer.Context,
-    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only this source (repeat for several).", show_default=False),
+    ] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD or 30d.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change.")] = False,
@@ -34,7 +37,7 @@ def sync(
     """Sync recordings from sources: new ones are added, matched and blank-checked."""
     state = state_of(ctx)
     req = SyncRequest(
-        source=source,
+        sources=tuple(sources or ()),
         date_from=parse_date(date_from, option="--from") if date_from else None,
         date_to=parse_date(date_to, option="--to") if date_to else None,
         dry_run=dry_run,

@@ -1,11 +1,15 @@
-"""`leap transcript show` and `leap topics show`."""
+"""`leap transcript show`, `leap topics show`, and `leap topics SELECTION` (the topics
+stage's verb, which shares its noun with `topics show`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+from typer import _click as click
+from typer.core import TyperGroup
 
+from leap.cli import pipeline_cmd
 from leap.cli._filters import RecordingId
 from leap.cli._output import terminal_safe
 from leap.cli._run import state_of
@@ -15,7 +19,25 @@ from leap.text.subtitles import build_cues, to_srt, to_vtt
 from leap.text.topics import hms
 
 transcript_app = typer.Typer(help="Transcripts.", no_args_is_help=True)
-topics_app = typer.Typer(help="Themes, topics and chapters.", no_args_is_help=True)
+
+
+class _VerbOrShow(TyperGroup):
+    """`leap topics show ID` reads a recording's topics; anything else after `topics` is a
+    SELECTION for the topics stage (`leap topics 1-9 --dry-run`), spelled like the other
+    stage verbs (`leap trim 1-9`) rather than `leap topics run 1-9`, which works too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+topics_app = typer.Typer(
+    cls=_VerbOrShow,
+    help="Themes, topics and chapters: find them (SELECTION), or show one recording's.",
+    no_args_is_help=True,
+)
+topics_app.command("run")(pipeline_cmd.topics)
 
 FORMATS = ("text", "srt", "vtt", "json")
 

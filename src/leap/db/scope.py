@@ -8,6 +8,7 @@ programming error, never "all users".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,25 +82,31 @@ def _filter_by_scope(state: ORMExecuteState) -> None:
 def _check_bulk_insert(state: ORMExecuteState) -> None:
     """ORM bulk INSERT (session.execute(insert(Model), rows)) bypasses before_flush: stamp and
     check owners here instead."""
-    scope = get_scope(state.session)
     mapper = state.bind_mapper
-    if mapper is None or not issubclass(mapper.class_, UserOwned):
+    if mapper is None:
         return
     params = state.parameters
     rows = params if isinstance(params, list) else [params] if params else []
+    stamp_owners(get_scope(state.session), mapper.class_, rows)
+
+
+def stamp_owners(scope: Scope, model: type, rows: Sequence[Any]) -> None:
+    """The owner check of every INSERT that bypasses the ORM's flush (bulk inserts, and the
+    driver-level ones of db/repos.py): a user's rows are stamped as theirs, and nobody
+    inserts another user's."""
+    if not issubclass(model, UserOwned):
+        return
     for row in rows:
         if not isinstance(row, dict):
             continue
         owner = row.get("user_id")
         if scope.system:
             if owner is None:
-                raise ScopeError(
-                    f"{mapper.class_.__name__} inserted in system scope without user_id"
-                )
+                raise ScopeError(f"{model.__name__} inserted in system scope without user_id")
         elif owner is None:
             row["user_id"] = scope.user_id
         elif owner != scope.user_id:
-            raise ScopeError(f"{mapper.class_.__name__} inserted for another user than the scope's")
+            raise ScopeError(f"{model.__name__} inserted for another user than the scope's")
 
 
 @event.listens_for(Session, "before_flush")

@@ -351,7 +351,7 @@ def _act(runtime: Runtime, scope: Scope, action: Any, dry: bool) -> dict[str, An
     errors: list[str] = []
     with make_http_client() as http:
         syncer = Syncer(runtime, scope, http)
-        requests = [SyncRequest(source=s, dry_run=dry) for s in action.sources] or [
+        requests = [SyncRequest(sources=(s,), dry_run=dry) for s in action.sources] or [
             SyncRequest(dry_run=dry)
         ]
         for req in requests:

@@ -12,11 +12,23 @@ from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import PipelineRun, Recording, StageResult
 from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
-from leap.errors import Conflict, NotFound, UsageError
+from leap.errors import Conflict, LeapError, NotFound, UsageError
 from leap.services import notify
+from leap.specs import startable
 from leap.specs.processing import Resolved, processing_layers, resolve
 
 STAGE_TASK = "leap.stage"
+# What to do about a recording that is being processed.
+_FOLLOW = (
+    ": 'leap status {rid}' follows it; if its process stopped, "
+    "'leap process {rid} --now' resumes it; 'leap cancel {rid}' stops it"
+)
+# The error a refused start raises, by the decision's exit code (docs/cli.md).
+_REFUSAL: dict[int, type[LeapError]] = {
+    startable.USAGE: UsageError,
+    startable.CONFLICT: Conflict,
+    startable.NOT_FOUND: NotFound,
+}
 OPEN = (StageStatus.PENDING.value, StageStatus.QUEUED.value, StageStatus.RUNNING.value)
 
 
@@ -33,19 +45,28 @@ def resolved_config(ctx: Context, rec: Recording) -> Resolved:
 def start_run(
     ctx: Context, recording_id: int, *, stages: list[str] | None = None, force: bool = False
 ) -> PipelineRun:
+    """Start one run (automation, `leap approve`); `leap process` and the stage verbs start
+    many a page at a time (services/bulk_start.py), judged by the same decision."""
     rec = ctx.repos.recordings.require(recording_id)
-    if rec.status == RecordingStatus.EXPIRED.value:
-        raise UsageError(f"recording {rec.id} was deleted at its source")
-    if not force:
-        if rec.blank_record:
-            raise UsageError(
-                f"recording {rec.id} is a blank record ({rec.blank_reason}); "
-                "use --force to process it anyway"
-            )
-        if rec.template_id is None:
-            raise UsageError(f"recording {rec.id} matches no template; add one, or use --force")
     cfg = resolved_config(ctx, rec)
     planned = stages or list(cfg.values["stages"])
+    facts = startable.Facts(
+        recording_id=rec.id,
+        title=rec.title,
+        status=rec.status,
+        blank=rec.blank_record,
+        blank_reason=rec.blank_reason,
+        mapped=rec.template_id is not None,
+        active_run_id=rec.active_run_id,
+    )
+    # Whether earlier runs finished these stages is not asked here: a single start redoes
+    # nothing either way (outputs are reused), and its caller wants the run.
+    decision = startable.decide(facts, planned, force=force, skip_done=False)
+    if not decision.act:
+        hint = _FOLLOW.format(rid=rec.id) if decision.exit_code == startable.CONFLICT else ""
+        raise _REFUSAL.get(decision.exit_code, UsageError)(
+            f"recording {rec.id}: {decision.reason}{hint}"
+        )
     run = ctx.repos.runs.add(
         PipelineRun(
             recording_id=rec.id,
@@ -61,9 +82,8 @@ def start_run(
     ):
         ctx.session.refresh(rec)
         raise Conflict(
-            f"recording {rec.id} is already being processed (run {rec.active_run_id}): "
-            f"'leap status {rec.id}' follows it; if its process stopped, "
-            f"'leap process {rec.id} --now' resumes it; 'leap cancel {rec.id}' stops it"
+            f"recording {rec.id}: already being processed (run {rec.active_run_id})"
+            + _FOLLOW.format(rid=rec.id)
         )
     now = utcnow()
     attempts = int(cfg.values["retries"]["max_attempts"])

@@ -181,7 +181,8 @@ def _classify(rec: Recording, matcher: mapping.Matcher, tally: _Tally) -> None:
 
 @dataclass(frozen=True)
 class SyncRequest:
-    source: str | None = None
+    # Names of the sources to sync, in this order (each once); empty: every enabled source.
+    sources: tuple[str, ...] = ()
     date_from: date | None = None
     date_to: date | None = None
     dry_run: bool = False
@@ -207,8 +208,10 @@ class Syncer:
         if req.date_from and req.date_to and req.date_from > req.date_to:
             raise UsageError(f"--from {req.date_from} is after --to {req.date_to}")
         with open_context(self.runtime, self.scope) as ctx:
-            if req.source:
-                targets = [ctx.repos.sources.require_name(req.source)]
+            if req.sources:
+                # Every name is resolved before any source syncs: a typo in the second
+                # name must not leave the first one half done.
+                targets = [ctx.repos.sources.require_name(n) for n in dict.fromkeys(req.sources)]
             else:
                 targets = [
                     s for s in ctx.repos.sources.list(order_by=(InputSource.name,)) if s.enabled
