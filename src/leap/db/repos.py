@@ -3,12 +3,24 @@ scope hooks in `leap.db.scope` filter every statement they run."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from leap.db import models as m
@@ -458,21 +470,19 @@ _ROWS_PER_INSERT = 1000
 def _insert_returning(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]], *columns: Any
 ) -> list[tuple[Any, ...]]:
-    """INSERT ... RETURNING `columns` for many rows, as multi-row INSERTs sent straight to
-    the driver. SQLAlchemy's own bulk INSERT converts every value of every row through its
-    column type (a JSON dump, a date format): 80 % of the time of starting 10,000 runs.
-    Here each distinct value object is converted once through the same column types (a
-    page's rows share their timestamps, config and empty results), so what is stored is
-    exactly what the ORM would store. Owners are checked as for any insert (db/scope.py).
-    The rows come back in no promised order: return columns that identify each row."""
+    """INSERT many rows, RETURNING `columns` of each, straight through the driver.
+    SQLAlchemy's own bulk INSERT converts every value of every row through its column type
+    (a JSON dump, a date format): 80 % of the time of starting 10,000 runs. Here each
+    distinct value object is converted once, through the same column types (a page's rows
+    share their timestamps, config and empty results), so what is stored is exactly what
+    the ORM would store. Owners are checked as for any insert (db/scope.py). The rows come
+    back in no promised order: return columns that identify each row."""
     if not rows:
         return []
     rows = [dict(r) for r in rows]
     stamp_owners(get_scope(session), model, rows)
     table = cast(Table, model.__table__)
     conn = session.connection()
-    dialect = conn.dialect
-    quote = dialect.identifier_preparer.quote
     # The ORM fills Python-side column defaults (attempts=0, result={}, created_at=now);
     # raw SQL does not: each missing one is computed once and shared by every row.
     for col in table.columns:
@@ -483,31 +493,74 @@ def _insert_returning(
             value = d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined]
             for r in rows:
                 r[col.name] = value
+    convert = _Converter(table, conn.dialect)
+    if conn.dialect.name == "postgresql":
+        return _copy_returning(conn, table, rows, convert, columns)
     names = list(rows[0])
-    procs = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    memo: dict[tuple[int, int], Any] = {}
-
-    def bound(i: int, value: Any) -> Any:
-        proc = procs[i]
-        if proc is None or value is None:
-            return value
-        key = (i, id(value))  # the rows hold every value alive: an id names one object
-        if key not in memo:
-            memo[key] = proc(value)
-        return memo[key]
-
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    one = "(" + ", ".join([mark] * len(names)) + ")"
+    quote = conn.dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
     tail = " RETURNING " + ", ".join(quote(c.name) for c in columns) if columns else ""
+    one = "(" + ", ".join(["?"] * len(names)) + ")"
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         batch = rows[start : start + _ROWS_PER_INSERT]
-        params = [bound(i, r[n]) for r in batch for i, n in enumerate(names)]
-        result = conn.exec_driver_sql(head + ", ".join([one] * len(batch)) + tail, tuple(params))
+        flat = tuple(convert(n, r[n]) for r in batch for n in names)
+        result = conn.exec_driver_sql(head + ", ".join([one] * len(batch)) + tail, flat)
         if columns:
             out.extend(tuple(r) for r in result)
     return out
+
+
+class _Converter:
+    """A value as its column type binds it for this dialect, each distinct object converted
+    once (the rows being inserted hold every value alive, so an id names one object). On
+    PostgreSQL, JSON is the text the JSON type sends (json.dumps), for COPY."""
+
+    def __init__(self, table: Table, dialect: Any) -> None:
+        self.memo: dict[tuple[str, int], Any] = {}
+        self.procs: dict[str, Any] = {}
+        for col in table.columns:
+            if dialect.name == "postgresql" and isinstance(col.type, JSON):
+                self.procs[col.name] = json.dumps
+            else:
+                self.procs[col.name] = col.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def __call__(self, name: str, value: Any) -> Any:
+        proc = self.procs[name]
+        if proc is None or value is None:
+            return value
+        key = (name, id(value))
+        if key not in self.memo:
+            self.memo[key] = proc(value)
+        return self.memo[key]
+
+
+def _copy_returning(
+    conn: Any, table: Table, rows: list[dict[str, Any]], convert: _Converter, columns: Any
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: ids drawn from the table's sequence first, then the rows sent with COPY,
+    the server's bulk path. (A VALUES list of 12,000 placeholders is re-parsed by psycopg,
+    in Python, on every execute; arrays through unnest() are escaped element by element:
+    each cost more than the inserts themselves.)"""
+    pk = table.primary_key.columns.values()[0]
+    if pk.name not in rows[0]:
+        seq = conn.exec_driver_sql(
+            "SELECT pg_get_serial_sequence(%s, %s)", (table.name, pk.name)
+        ).scalar_one()
+        ids = conn.exec_driver_sql(
+            "SELECT nextval(%s) FROM generate_series(1, %s)", (seq, len(rows))
+        ).scalars()
+        for row, id_ in zip(rows, ids, strict=True):
+            row[pk.name] = int(id_)
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    pk_name = pk.name
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(tuple(row[n] if n == pk_name else convert(n, row[n]) for n in names))
+    keys = [c.key for c in columns]  # once: an ORM attribute's name is a slow lookup
+    return [tuple(row[k] for k in keys) for row in rows]
 
 
 class Repos:
