@@ -401,3 +401,83 @@ def test_sync_several_sources(
     assert res.code == 0, res.stderr
     assert [r["source"] for r in res.json()] == ["c", "a"]
     assert sorted(r["source"] for r in cli("--json", "recordings", "list").json()) == ["a", "c"]
+
+
+# ---------------------------------------------------------------- config and meta over a SELECTION
+
+
+def _overrides(
+    runtime: Runtime, ids: list[int]
+) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        return {
+            i: (
+                ctx.repos.recordings.require(i).overrides,
+                ctx.repos.recordings.require(i).meta_overrides,
+            )
+            for i in ids
+        }
+
+
+def test_config_and_meta_over_a_selection(
+    mixed: dict[str, int], runtime: Runtime, cli: Any, tmp_path: Any
+) -> None:
+    mine = [mixed["fresh"], mixed["blank"], mixed["downloaded"]]
+    bobs = mixed["bob's"]
+    res = cli(
+        "--user",
+        "alice",
+        "--json",
+        "recordings",
+        "config",
+        *map(str, mine),
+        str(bobs),
+        "--set",
+        "trim.accurate=true",
+    )
+    assert res.code == 8, res.stderr  # bob's is not found, and untouched
+    assert res.json()["changed"] == 3 and res.json()["not_found"] == [bobs]
+    got = _overrides(runtime, [*mine, bobs])
+    assert all(got[i][0] == {"trim": {"accurate": True}} for i in mine)
+    assert got[bobs][0] == {}
+    # A value refused: nothing changes anywhere (one unit of work).
+    res = cli(
+        "--user",
+        "alice",
+        "recordings",
+        "config",
+        "--template",
+        "lectures",
+        "--set",
+        "trim.accurate=maybe",
+    )
+    assert res.code == 2 and "trim.accurate" in res.stderr
+    assert _overrides(runtime, mine) == {i: got[i] for i in mine}
+    # FILTERS, and --reset.
+    res = cli(
+        "--user", "alice", "--json", "recordings", "config", "--template", "lectures", "--reset"
+    )
+    assert res.code == 0 and res.json()["changed"] == 8  # alice's mapped recordings
+    assert all(v[0] == {} for v in _overrides(runtime, mine).values())
+    # meta with --ids-from.
+    (tmp_path / "ids").write_text("\n".join(map(str, mine[:2])) + "\n")
+    res = cli(
+        "--user",
+        "alice",
+        "recordings",
+        "meta",
+        "--ids-from",
+        str(tmp_path / "ids"),
+        "--set",
+        "title=Checked",
+    )
+    assert res.code == 0, res.stderr
+    got = _overrides(runtime, mine)
+    assert [got[i][1] for i in mine] == [{"title": "Checked"}, {"title": "Checked"}, {}]
+    # Several without --set: a usage error; one id alone still shows its values.
+    res = cli("--user", "alice", "recordings", "config", *map(str, mine))
+    assert res.code == 2 and "--set" in res.stderr
+    res = cli("--user", "alice", "--json", "recordings", "config", str(mine[0]))
+    assert res.code == 0 and "origins" in res.json()
+    res = cli("--user", "alice", "recordings", "config", str(bobs))
+    assert res.code == 3

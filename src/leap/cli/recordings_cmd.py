@@ -10,10 +10,11 @@ import typer
 
 from leap.cli import _filters as F
 from leap.cli import _selection as Sel
+from leap.cli._bulk import describe
 from leap.cli._output import natural_widths, table_width
 from leap.cli._run import AppState, state_of
 from leap.errors import LeapError, NotFound, PartialFailure, UsageError
-from leap.services import recordings
+from leap.services import audit, recordings
 from leap.services.recordings import RecordingFilter
 
 app = typer.Typer(help="Recordings.", no_args_is_help=True)
@@ -235,17 +236,78 @@ def delete(
     raise PartialFailure(f"{len(failed)} of {len(rows)} recording(s) were not deleted")
 
 
+def _edit_many(
+    state: AppState,
+    what: str,
+    ids: list[str] | None,
+    ids_from: str | None,
+    filters: RecordingFilter,
+    filtered: bool,
+    assignments: list[str],
+    reset: bool,
+) -> int | None:
+    """`recordings config|meta` over a SELECTION: the same --set/--reset on each, all in one
+    unit of work (a value refused for one recording changes none). None when the selection
+    is one id: the command then shows (and edits) that recording as before."""
+    given = Sel.choose(ids, ids_from, filtered=filtered)
+    if given is not None and len(given) == 1 and ids_from is None:
+        return None
+    if given is None and not filtered:
+        raise UsageError("give a recording id, or ids or FILTERS with --set or --reset")
+    if not (assignments or reset):
+        raise UsageError(
+            f"recordings {what} over several recordings edits them: add --set KEY=VALUE or "
+            "--reset (one id alone shows its values)"
+        )
+    given, missing = _chosen(state, ids, ids_from, filtered)
+    with state.context() as c:
+        chosen = (
+            [r.id for r in recordings.select(c, filters)]
+            if given is None
+            else [i for i in given if i not in set(missing)]
+        )
+        if not chosen:
+            state.output.warning("no recordings match the filters; nothing to do")
+            return 0
+        done = recordings.edit_many(c, chosen, assignments, reset=reset, meta=what == "meta")
+        audit.record_bulk(
+            c,
+            verb=what,
+            selection=Sel.summary(given) if given is not None else describe(filters),
+            selected=len(chosen) + len(missing),
+            done=done,
+            refused=len(missing),
+        )
+    state.output.done(
+        {"changed": done, "recording_ids": chosen, "not_found": missing},
+        f"{what} overrides {'reset' if reset and not assignments else 'set'} on {done} "
+        "recording(s)",
+    )
+    if missing:
+        raise PartialFailure(f"{len(missing)} of {len(missing) + done} recording(s) not found")
+    return done
+
+
 @app.command("config")
+@F.with_filters
 def config(
     ctx: typer.Context,
-    recording_id: F.RecordingId,
+    ids: Sel.Ids = None,
+    ids_from: Sel.IdsFrom = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE override (repeatable).")
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Drop every override.")] = False,
+    *,
+    filters: RecordingFilter,
+    filtered: bool,
 ) -> None:
     """The resolved processing config and where each value comes from; edit overrides."""
     state = state_of(ctx)
+    args = (ids, ids_from, filters, filtered, set_ or [], reset)
+    if _edit_many(state, "config", *args) is not None:
+        return
+    recording_id = Sel.parse_ids(ids or [])[0]
     with state.context() as c:
         resolved = recordings.configure(c, recording_id, set_ or [], reset=reset)
     if state.as_json:
@@ -256,9 +318,11 @@ def config(
 
 
 @app.command("meta")
+@F.with_filters
 def meta(
     ctx: typer.Context,
-    recording_id: F.RecordingId,
+    ids: Sel.Ids = None,
+    ids_from: Sel.IdsFrom = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE manual override (repeatable).")
     ] = None,
@@ -266,9 +330,17 @@ def meta(
     preview: Annotated[
         bool, typer.Option("--preview", help="Show exactly what would be sent, per preset.")
     ] = False,
+    *,
+    filters: RecordingFilter,
+    filtered: bool,
 ) -> None:
     """Upload metadata per preset: preset < template < manual override, with origins."""
     state = state_of(ctx)
+    if _edit_many(state, "meta", ids, ids_from, filters, filtered, set_ or [], reset) is not None:
+        if preview:
+            state.output.warning("--preview shows one recording: give its id alone")
+        return
+    recording_id = Sel.parse_ids(ids or [])[0]
     with state.context() as c:
         per_preset = recordings.configure_meta(c, recording_id, set_ or [], reset=reset)
     if state.as_json:

@@ -116,12 +116,51 @@ def rematch(ctx: Context, f: RecordingFilter) -> mapping.RematchSummary:
 def configure(ctx: Context, recording_id: int, assignments: list[str], *, reset: bool) -> Resolved:
     """Edit a recording's overrides (it stores only those) and return the resolved config."""
     rec = ctx.repos.recordings.require(recording_id)
+    set_config(rec, assignments, reset=reset)
+    return runs.resolved_config(ctx, rec)
+
+
+def set_config(rec: Recording, assignments: list[str], *, reset: bool) -> None:
+    """Apply `--set KEY=VALUE` (each checked against the processing options) or `--reset`
+    to a recording's processing overrides."""
     overrides: dict[str, Any] = {} if reset else dict(rec.overrides)
     for assignment in assignments:
         overrides = set_override(overrides, assignment)
     if reset or assignments:
         rec.overrides = overrides
-    return runs.resolved_config(ctx, rec)
+
+
+def set_meta(ctx: Context, rec: Recording, assignments: list[str], *, reset: bool) -> None:
+    """Apply `--set KEY=VALUE` (metadata templates checked) or `--reset` to a recording's
+    manual metadata overrides."""
+    overrides: dict[str, Any] = {} if reset else dict(rec.meta_overrides)
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise UsageError(f"--set {assignment!r}: expected KEY=VALUE")
+        key, raw = assignment.split("=", 1)
+        overrides[key.strip()] = parse_value(raw)
+    check_templates(overrides, "--set")
+    if any(a.split("=", 1)[0].strip() == "path" for a in assignments):
+        publishing.check_export_path(ctx, overrides.get("path"), "--set path")
+    if reset or assignments:
+        rec.meta_overrides = overrides
+
+
+def edit_many(
+    ctx: Context, ids: list[int], assignments: list[str], *, reset: bool, meta: bool
+) -> int:
+    """`recordings config|meta SELECTION --set ...`: the same edit on every recording, in the
+    caller's one unit of work (a value refused for one leaves all unchanged). Recordings are
+    read a page at a time."""
+    done = 0
+    for i in range(0, len(ids), _CHUNK):
+        for rec in ctx.repos.recordings.search(RecordingQuery(ids=ids[i : i + _CHUNK])):
+            if meta:
+                set_meta(ctx, rec, assignments, reset=reset)
+            else:
+                set_config(rec, assignments, reset=reset)
+            done += 1
+    return done
 
 
 def with_pipeline(ctx: Context, view: dict[str, Any], rec: Recording) -> dict[str, Any]:
@@ -140,17 +179,7 @@ def configure_meta(
     """Edit the recording's manual metadata overrides; return, per preset of its template,
     the merged values with their origins and exactly what would be sent."""
     rec = ctx.repos.recordings.require(recording_id)
-    overrides: dict[str, Any] = {} if reset else dict(rec.meta_overrides)
-    for assignment in assignments:
-        if "=" not in assignment:
-            raise UsageError(f"--set {assignment!r}: expected KEY=VALUE")
-        key, raw = assignment.split("=", 1)
-        overrides[key.strip()] = parse_value(raw)
-    check_templates(overrides, "--set")
-    if any(a.split("=", 1)[0].strip() == "path" for a in assignments):
-        publishing.check_export_path(ctx, overrides.get("path"), "--set path")
-    if reset or assignments:
-        rec.meta_overrides = overrides
+    set_meta(ctx, rec, assignments, reset=reset)
     out = []
     for preset in publishing.template_presets(ctx, rec):
         meta = publishing.resolve_for(ctx, rec, preset)
