@@ -18,10 +18,10 @@ from leap.db.base import utcnow
 from leap.db.models import AutomationJob, AutomationRun, User
 from leap.db.scope import Scope
 from leap.domain import RecordingStatus, Role
-from leap.errors import Conflict, LeapError, NotFound, UsageError
+from leap.errors import Conflict, LeapError, UsageError
 from leap.logs import redact
 from leap.providers.http import make_http_client
-from leap.services import recordings, runs
+from leap.services import bulk_start, recordings
 from leap.services.recordings import RecordingFilter
 from leap.specs.automation import JobSpec, action_from_row
 from leap.specs.schedule import Schedule, fire_times, parse_schedule, shortest_gap
@@ -390,17 +390,29 @@ def _process(runtime: Runtime, scope: Scope, action: Any, dry: bool) -> dict[str
                 ),
             )
             ids.extend(r.id for r in chosen if r.id not in ids)
-    if dry:
-        return {"would_process": ids, "processed": []}
+    # The same decision and paged start as `leap process` (services/bulk_start.py): a dry
+    # firing lists what a real one would start, and why it would skip the others.
     started: list[int] = []
     refused: dict[str, str] = {}
-    for rid in ids:
-        try:
-            with open_context(runtime, scope) as ctx:
-                runs.start_run(ctx, rid)
-            started.append(rid)
-        except (Conflict, UsageError, NotFound) as exc:
-            refused[str(rid)] = exc.message
+    would: list[int] = []
+    with open_context(runtime, scope) as ctx:
+        planner = bulk_start.Planner(ctx)
+    for i in range(0, len(ids), bulk_start.PAGE):
+        with open_context(runtime, scope) as ctx:
+            recs, missing = bulk_start.id_page(ctx, ids[i : i + bulk_start.PAGE])
+            if dry:
+                decisions = planner.judge(ctx, recs)
+            else:
+                result = planner.start(ctx, recs)
+                decisions = result.decisions
+                started.extend(rid for rid in ids[i : i + bulk_start.PAGE] if rid in result.run_of)
+        for d in [*decisions, *missing]:
+            if d.act:
+                would.append(d.recording_id)
+            elif d.recording_id not in started:
+                refused[str(d.recording_id)] = d.reason or "refused"
+    if dry:
+        return {"would_process": would, "processed": [], "refused": refused}
     return {"processed": started, "refused": refused}
 
 
