@@ -97,6 +97,9 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A scratch database: a commit need not wait for the disk (the server is never
+        # killed under a test; other sessions see every commit at once, as before).
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit TO off'))
     base, _ = PG_ADMIN_URL.rsplit("/", 1)
     url = f"{base}/{name}"
     engine = make_engine(url)
@@ -111,13 +114,21 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _empty_pg(url: str) -> None:
+    """Every table back to empty, ids from 1. DELETE rather than TRUNCATE: TRUNCATE makes new
+    files for each of two dozen tables (about half a second a test); a test leaves a few
+    rows. One round trip."""
     engine = make_engine(url)
-    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    sql = [f'DELETE FROM "{t.name}"' for t in tables]
+    sql += [
+        f"SELECT setval(pg_get_serial_sequence('\"{t.name}\"', '{pk.name}'), 1, false)"
+        for t in tables
+        for pk in t.primary_key.columns
+        if pk.autoincrement in (True, "auto") and len(t.primary_key.columns) == 1
+    ]
+    sql.append("DROP TABLE IF EXISTS huey_kv, huey_schedule, huey_task, huey_counter")
     with engine.begin() as conn:
-        conn.execute(
-            text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
-        )
-        conn.execute(text("DROP TABLE IF EXISTS huey_kv, huey_schedule, huey_task, huey_counter"))
+        conn.exec_driver_sql("; ".join(sql))
     engine.dispose()
 
 
