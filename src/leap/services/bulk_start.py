@@ -127,18 +127,7 @@ class Planner:
             preset = self.presets.get(pid)
             if preset is not None and preset.credential_id in self.dead_credentials:
                 dead.setdefault(Stage.UPLOAD.value, self.dead_credentials[preset.credential_id])
-        return Facts(
-            recording_id=rec.id,
-            title=rec.title,
-            status=rec.status,
-            blank=rec.blank_record,
-            blank_reason=rec.blank_reason,
-            mapped=rec.template_id is not None,
-            active_run_id=rec.active_run_id,
-            finished=frozenset(finished),
-            published=published,
-            dead=dead,
-        )
+        return startable.facts_of(rec, finished=frozenset(finished), published=published, dead=dead)
 
     def start(self, ctx: Context, recs: Sequence[Recording]) -> Started:
         """Judge a page and start a run for every recording the decision accepts, in the

@@ -50,15 +50,7 @@ def start_run(
     rec = ctx.repos.recordings.require(recording_id)
     cfg = resolved_config(ctx, rec)
     planned = stages or list(cfg.values["stages"])
-    facts = startable.Facts(
-        recording_id=rec.id,
-        title=rec.title,
-        status=rec.status,
-        blank=rec.blank_record,
-        blank_reason=rec.blank_reason,
-        mapped=rec.template_id is not None,
-        active_run_id=rec.active_run_id,
-    )
+    facts = startable.facts_of(rec)
     # Whether earlier runs finished these stages is not asked here: a single start redoes
     # nothing either way (outputs are reused), and its caller wants the run.
     decision = startable.decide(facts, planned, force=force, skip_done=False)

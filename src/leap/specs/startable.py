@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from leap.db.models import Recording
 from leap.domain import RecordingStatus, Stage
 from leap.states import can
 
@@ -34,6 +36,20 @@ class Facts:
     published: bool = False
     # Dead credential (needs re-authentication) by the stage that would use it.
     dead: Mapping[str, str] | None = None
+
+
+def facts_of(rec: Recording, **more: Any) -> Facts:
+    """A recording's own facts; `more` adds what its runs and targets say."""
+    return Facts(
+        recording_id=rec.id,
+        title=rec.title,
+        status=rec.status,
+        blank=rec.blank_record,
+        blank_reason=rec.blank_reason,
+        mapped=rec.template_id is not None,
+        active_run_id=rec.active_run_id,
+        **more,
+    )
 
 
 @dataclass(frozen=True)
