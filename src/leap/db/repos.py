@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from leap.db import models as m
 from leap.db.base import Base
-from leap.domain import RecordingStatus
+from leap.domain import Approval, RecordingStatus
 from leap.errors import NotFound
 
 M = TypeVar("M", bound=Base)
@@ -174,6 +174,7 @@ class RecordingQuery:
     date_from: datetime | None = None
     date_to: datetime | None = None
     search: str | None = None
+    awaiting_approval: bool = False
     limit: int | None = None
     offset: int = 0
 
@@ -208,6 +209,11 @@ class RecordingRepo(Repo[m.Recording]):
             # PostgreSQL, and Cyrillic on SQLite is matched as typed.
             pattern = f"%{q.search.lower()}%"
             stmt = stmt.where(func.lower(R.title).like(pattern) | func.lower(R.host).like(pattern))
+        if q.awaiting_approval:
+            # One query however many recordings: those with a target held for approval.
+            T = m.OutputTarget
+            held = select(T.recording_id).where(T.approval == Approval.AWAITING.value)
+            stmt = stmt.where(R.id.in_(held))
         stmt = stmt.order_by(R.start_time.desc(), R.id.desc()).offset(q.offset)
         if q.limit is not None:
             stmt = stmt.limit(q.limit)
