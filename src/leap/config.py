@@ -151,20 +151,27 @@ class YouTubeSettings(_Section):
     # Quota units per call. Google's figures changed in 2025-2026 and the docs disagree on
     # videos.insert (1,600 units, or a call in a separate uploads bucket: then set it to 0);
     # set what your project's quota page shows. A publish is charged the insert plus the
-    # extras it uses (thumbnail, playlist item, captions).
+    # extras it uses (thumbnail, playlist item, captions); `leap approve` its videos.update.
     costs: dict[str, int] = Field(
         default_factory=lambda: {
             "videos.insert": 1600,
             "thumbnails.set": 50,
             "playlistItems.insert": 50,
             "captions.insert": 400,
+            "videos.update": 50,
         }
     )
 
     @field_validator("costs")
     @classmethod
     def _known_calls(cls, value: dict[str, int]) -> dict[str, int]:
-        known = ("videos.insert", "thumbnails.set", "playlistItems.insert", "captions.insert")
+        known = (
+            "videos.insert",
+            "thumbnails.set",
+            "playlistItems.insert",
+            "captions.insert",
+            "videos.update",
+        )
         for call, units in value.items():
             if call not in known:
                 raise ValueError(f"unknown call {call!r}; known: {', '.join(known)}")

@@ -68,6 +68,9 @@ class RecordingStatus(StrEnum):
     PROCESSED = "processed"
     UPLOADING = "uploading"
     READY = "ready"  # every target published
+    # The run is over, but a target waits for `leap approve` (docs/approval.md): a gated
+    # YouTube video is up as private, a gated VK or folder target has sent nothing.
+    AWAITING_APPROVAL = "awaiting_approval"
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # deleted at the source before download
@@ -100,6 +103,13 @@ class RunStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class Approval(StrEnum):
+    """An output target's approval gate (docs/approval.md); None on a target without one."""
+
+    AWAITING = "awaiting"  # held for `leap approve`
+    APPROVED = "approved"
 
 
 class TargetStatus(StrEnum):

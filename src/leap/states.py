@@ -15,11 +15,14 @@ STAGE_STATUS: dict[Stage, tuple[S, S]] = {
     Stage.UPLOAD: (S.UPLOADING, S.READY),
 }
 
+# Where a finished run leaves a recording: published (ready), held for approval, or processed
+# without an upload stage.
+_FINAL = {S.READY, S.AWAITING_APPROVAL, S.PROCESSED}
 _RUNNING = {run for run, _ in STAGE_STATUS.values()}
-_DONE = {done for _, done in STAGE_STATUS.values()} | {S.PROCESSED}
+_DONE = {done for _, done in STAGE_STATUS.values()} | _FINAL
 # Where a new run may start from: anything that is not in the middle of work.
-_RESTING = {S.INITIALIZED, S.SKIPPED, S.FAILED, S.CANCELLED, S.READY} | _DONE
-_ACTIVE = {S.QUEUED} | _RUNNING | (_DONE - {S.READY, S.PROCESSED})
+_RESTING = {S.INITIALIZED, S.SKIPPED, S.FAILED, S.CANCELLED} | _DONE
+_ACTIVE = {S.QUEUED} | _RUNNING | (_DONE - _FINAL)
 
 ALLOWED: dict[S, frozenset[S]] = {}
 for _s in S:
@@ -35,6 +38,8 @@ for _s in S:
         nxt |= {S.INITIALIZED, S.SKIPPED, S.EXPIRED}  # sync's blank verdict, gone at source
     if _s is S.FAILED:
         nxt.add(S.EXPIRED)
+    if _s is S.AWAITING_APPROVAL:
+        nxt.add(S.READY)  # `leap approve` made the held YouTube videos public: no run needed
     nxt.discard(_s)
     ALLOWED[_s] = frozenset(nxt)
 
@@ -63,5 +68,17 @@ def running(stage: Stage) -> S:
     return STAGE_STATUS[stage][0]
 
 
-def done(stage: Stage) -> S:
+def done(stage: Stage, *, held: bool = False) -> S:
+    """The status a finished stage leaves; `held`: the upload stage kept a target back for
+    approval, so the recording is not ready (published) but awaiting approval."""
+    if held and stage is Stage.UPLOAD:
+        return S.AWAITING_APPROVAL
     return STAGE_STATUS[stage][1]
+
+
+def finished(*, uploaded: bool, held: bool) -> S:
+    """Where a run that ended well leaves its recording: awaiting approval when its upload
+    stage held a target back, ready when the upload stage published, else processed."""
+    if held:
+        return S.AWAITING_APPROVAL
+    return S.READY if uploaded else S.PROCESSED

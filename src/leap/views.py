@@ -19,6 +19,7 @@ from leap.db.models import (
 )
 from leap.domain import StageStatus
 from leap.logs import redact
+from leap.specs import approval
 
 
 def iso(value: datetime | None) -> str | None:
@@ -105,10 +106,11 @@ def template_view(tpl: Template, presets: list[str], recordings: int) -> dict[st
         "name": tpl.name,
         "order": tpl.position,
         "enabled": tpl.enabled,
+        "approval": approval.gated(tpl.meta),
         "match": tpl.rules,
         "blank": tpl.blank,
         "processing": tpl.processing,
-        "metadata": tpl.meta,
+        "metadata": approval.without_gate(tpl.meta),
         "presets": presets,
         "recordings": recordings,
     }
@@ -120,7 +122,8 @@ def preset_view(p: OutputPreset, credential: str | None) -> dict[str, Any]:
         "name": p.name,
         "platform": p.platform,
         "credential": credential,
-        "metadata": p.meta,
+        "approval": approval.gated(p.meta),
+        "metadata": approval.without_gate(p.meta),
     }
 
 
@@ -170,6 +173,10 @@ def target_view(target: OutputTarget, preset: str | None) -> dict[str, Any]:
         "remote_id": target.remote_id,
         "url": target.url,
         "error": target.error,
+        # The approval gate (docs/approval.md): null, "awaiting" or "approved".
+        "approval": target.approval,
+        "approved_at": iso(target.approved_at),
+        "publish_at": iso(target.publish_at),
         "repairs": target.repairs,
         # Extras of a YouTube publish that ended in a warning (thumbnail refused, ...).
         "warnings": [

@@ -17,6 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -35,6 +36,7 @@ ROUTES = (
     "channels_list",
     "playlist_items_list",
     "videos_list",
+    "videos_update",
     "authorize",
     "device_code",
     "revoke",
@@ -73,7 +75,21 @@ ROUTE_SCOPES: dict[str, frozenset[str]] = {
     "channels_list": _READ,
     "playlist_items_list": _READ,
     "videos_list": _READ,
+    # videos.update: not youtube.upload (an upload-only token can add videos, not edit them).
+    "videos_update": _WRITE,
 }
+# The status fields videos.update may set; an update with part=status replaces them all, and
+# one the body leaves out goes back to its default (or away).
+MUTABLE_STATUS = (
+    "privacyStatus",
+    "publishAt",
+    "embeddable",
+    "license",
+    "publicStatsViewable",
+    "selfDeclaredMadeForKids",
+    "containsSyntheticMedia",
+)
+STATUS_DEFAULTS = {"embeddable": True, "license": "youtube", "publicStatsViewable": True}
 
 
 @dataclass
@@ -104,6 +120,7 @@ class Video:
     size: int
     thumbnails: int = 0
     captions: list[dict[str, Any]] = field(default_factory=list)
+    ever_public: bool = False  # publishAt may be set only on a video never published
 
 
 @dataclass
@@ -239,7 +256,16 @@ class FakeYouTube:
     the first N bytes of the next n chunks, then cut the connection), inject(route, Fault, n),
     inject_error(route, status, reason, n), inject_drop(route, n), expire_session(uri),
     add_video(...) (a pre-existing upload), token_lifetime, clock, channel_title
-    (channels.list's snippet.title).
+    (channels.list's snippet.title), default_privacy (what a video's privacy reverts to when a
+    videos.update leaves privacyStatus out).
+    videos.update (PUT /youtube/v3/videos?part=status, body {"id", "status"}): replaces every
+    mutable status field (MUTABLE_STATUS; one left out reverts to STATUS_DEFAULTS or goes);
+    privacyStatus must be public, unlisted or private (400 invalidVideoMetadata); publishAt
+    must be ISO 8601 with an offset, needs privacyStatus private and a video never published
+    (400 invalidPublishAt otherwise); a publishAt in the past publishes at once (public, no
+    publishAt). Unknown video: 404 videoNotFound; a part other than status: 400
+    unexpectedPart (the fake edits only the status). Faults through inject(...,
+    "videos_update") as on any route (401 authError, 403 forbidden, 5xx).
     OAuth knobs: consent ("allow" | "deny"), grant_only (None, or the set of scopes the user
     leaves ticked: granted = requested & grant_only, also on device approval), code_ttl,
     testing_mode_days (None, or a refresh token dies that many days after issue, per clock,
@@ -255,7 +281,8 @@ class FakeYouTube:
     Counters: requests[route], tokens_issued (access tokens, any grant), refreshes (refresh
     grants that succeeded), revoked (tokens revoked, as presented), chunk_sizes (bytes of every
     chunk PUT), chunk_ranges ((upload_id, first, last) of every chunk PUT),
-    video_count, videos, playlist_items, units (naive per-route quota tally).
+    video_count, videos, playlist_items, units (naive per-route quota tally), updates
+    (videos.update calls per video id, accepted or not).
     """
 
     def __init__(
@@ -296,6 +323,8 @@ class FakeYouTube:
         self.put_delay = 0.0  # seconds each chunk PUT takes to answer (slows a big upload)
         self.videos: dict[str, Video] = {}
         self.playlist_items: list[tuple[str, str]] = []
+        self.updates: Counter[str] = Counter()
+        self.default_privacy = "public"
         self.sessions: dict[str, Session] = {}
         self._lock = threading.RLock()
         self._tokens: dict[str, float] = {}  # access token -> expiry
@@ -420,6 +449,7 @@ class FakeYouTube:
             ("GET", "/youtube/v3/channels"): "channels_list",
             ("GET", "/youtube/v3/playlistItems"): "playlist_items_list",
             ("GET", "/youtube/v3/videos"): "videos_list",
+            ("PUT", "/youtube/v3/videos"): "videos_update",
         }
         return table.get((method, path))
 
@@ -714,7 +744,11 @@ class FakeYouTube:
                 "status": {**session.metadata.get("status", {}), "uploadStatus": "uploaded"},
             }
             self.videos[video_id] = Video(
-                video_id, resource, session.sha256.hexdigest(), session.size
+                video_id,
+                resource,
+                session.sha256.hexdigest(),
+                session.size,
+                ever_public=resource["status"].get("privacyStatus") == "public",
             )
             session.video_id = video_id
         return self._progress(session)
@@ -801,3 +835,49 @@ class FakeYouTube:
         ids = request.url.params.get("id", "").split(",")
         items = [self.videos[v].resource for v in ids if v in self.videos]
         return httpx.Response(200, json={"items": items})
+
+    def _videos_update(self, request: httpx.Request) -> httpx.Response:
+        parts = {p.strip() for p in request.url.params.get("part", "").split(",") if p.strip()}
+        if not parts:
+            return google_error(400, "missingRequiredParameter", "No filter selected: part")
+        if parts != {"status"}:
+            return google_error(400, "unexpectedPart", f"the fake edits status only: {parts}")
+        try:
+            body = json.loads(request.content or b"{}")
+        except ValueError:
+            return google_error(400, "parseError", "This API does not support parsing form data")
+        video = self.videos.get(str(body.get("id") or "")) if isinstance(body, dict) else None
+        if video is None:
+            return google_error(404, "videoNotFound", "The video that you are trying to update")
+        self.updates[video.id] += 1
+        new = body.get("status") or {}
+        if not isinstance(new, dict):
+            return google_error(400, "invalidVideoMetadata", "status is not an object")
+        privacy = new.get("privacyStatus", self.default_privacy)
+        if privacy not in ("public", "unlisted", "private"):
+            return google_error(400, "invalidVideoMetadata", f"privacyStatus {privacy!r}")
+        changed = {k: new[k] for k in MUTABLE_STATUS if k in new}
+        changed["privacyStatus"] = privacy
+        if "publishAt" in changed:
+            text = changed["publishAt"]
+            try:
+                when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+            except ValueError:
+                when = None
+            if when is None or when.tzinfo is None:
+                return google_error(400, "invalidPublishAt", f"not an ISO 8601 time: {text!r}")
+            if privacy != "private":
+                return google_error(400, "invalidPublishAt", "publishAt needs a private video")
+            if video.ever_public:
+                return google_error(400, "invalidPublishAt", "the video was published before")
+            if when.timestamp() <= self.clock():  # a time past publishes the video right away
+                del changed["publishAt"]
+                changed["privacyStatus"] = "public"
+        old = video.resource.get("status") or {}
+        kept = {k: v for k, v in old.items() if k not in MUTABLE_STATUS}  # uploadStatus, ...
+        video.resource["status"] = {**kept, **STATUS_DEFAULTS, **changed}
+        video.ever_public = video.ever_public or changed["privacyStatus"] == "public"
+        return httpx.Response(
+            200,
+            json={"kind": "youtube#video", "id": video.id, "status": video.resource["status"]},
+        )

@@ -76,6 +76,8 @@ def describe(f: RecordingFilter) -> str:
         parts.append("--blank" if f.blank else "--no-blank")
     if f.failed:
         parts.append("--failed")
+    if f.awaiting_approval:
+        parts.append("--awaiting-approval")
     if f.date_from is not None:
         parts.append(f"--from {f.date_from.date()}")
     if f.date_to is not None:

@@ -103,6 +103,10 @@ Failed = Annotated[bool, typer.Option("--failed", help="Only failed recordings."
 From = Annotated[str | None, typer.Option("--from", help="Recorded on or after (YYYY-MM-DD|7d).")]
 To = Annotated[str | None, typer.Option("--to", help="Recorded on or before (YYYY-MM-DD).")]
 Search = Annotated[str | None, typer.Option("--search", help="Text in title or host.")]
+AwaitingApproval = Annotated[
+    bool,
+    typer.Option("--awaiting-approval", help="With a target held for `leap approve`."),
+]
 Limit = Annotated[
     int | None,
     typer.Option("--limit", parser=_whole("--limit", 1), metavar="N", help="At most N recordings."),
@@ -130,6 +134,7 @@ def build_filter(
     limit: int | None,
     offset: int = 0,
     ids: list[int] | None = None,
+    awaiting_approval: bool = False,
 ) -> RecordingFilter:
     start = day_start(parse_date(date_from, option="--from")) if date_from is not None else None
     end = (
@@ -148,6 +153,7 @@ def build_filter(
         date_from=start,
         date_to=end,
         search=search,
+        awaiting_approval=awaiting_approval,
         limit=limit,
         offset=offset,
     )
@@ -164,6 +170,7 @@ _FILTER_PARAMS: tuple[tuple[str, Any, Any], ...] = (
     ("date_from", From, None),
     ("date_to", To, None),
     ("search", Search, None),
+    ("awaiting_approval", AwaitingApproval, False),
     ("limit", Limit, None),
     ("offset", Offset, 0),
 )
@@ -202,6 +209,7 @@ def with_filters(fn: F) -> F:
             date_from=given["date_from"],
             date_to=given["date_to"],
             search=given["search"],
+            awaiting_approval=given["awaiting_approval"],
             limit=given["limit"],
             offset=given["offset"],
         )

@@ -74,6 +74,11 @@ LazyGroup.lazy_commands = {
         "cancel",
         "Stop a recording's run; a running stage stops at its next heartbeat.",
     ),
+    "approve": LazyCommand(
+        "leap.cli.approve_cmd",
+        "approve",
+        "Approve recordings held for approval: publish what awaits it on each platform.",
+    ),
     "status": LazyCommand(
         "leap.cli.pipeline_cmd",
         "status",

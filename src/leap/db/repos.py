@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from leap.db import models as m
 from leap.db.base import Base
 from leap.db.scope import get_scope, stamp_owners
-from leap.domain import RecordingStatus
+from leap.domain import Approval, RecordingStatus
 from leap.errors import NotFound
 
 M = TypeVar("M", bound=Base)
@@ -187,6 +187,7 @@ class RecordingQuery:
     date_from: datetime | None = None
     date_to: datetime | None = None
     search: str | None = None
+    awaiting_approval: bool = False
     limit: int | None = None
     offset: int = 0
     # Keyset paging: only rows after this (start_time, id) in the listing's order (newest
@@ -262,6 +263,11 @@ class RecordingRepo(Repo[m.Recording]):
             # PostgreSQL, and Cyrillic on SQLite is matched as typed.
             pattern = f"%{q.search.lower()}%"
             stmt = stmt.where(func.lower(R.title).like(pattern) | func.lower(R.host).like(pattern))
+        if q.awaiting_approval:
+            # One query however many recordings: those with a target held for approval.
+            T = m.OutputTarget
+            held = select(T.recording_id).where(T.approval == Approval.AWAITING.value)
+            stmt = stmt.where(R.id.in_(held))
         if q.after is not None:
             stmt = stmt.where(tuple_(R.start_time, R.id) < tuple_(*q.after))
         return stmt
@@ -413,15 +419,18 @@ class TargetRepo(Repo[m.OutputTarget]):
     model = m.OutputTarget
     noun = "output target"
 
-    def states_for(self, recording_ids: Sequence[int]) -> dict[int, dict[int, str]]:
-        """Per recording, preset id -> target status: one query for a page of recordings."""
+    def states_for(
+        self, recording_ids: Sequence[int]
+    ) -> dict[int, dict[int, tuple[str, str | None]]]:
+        """Per recording, preset id -> (target status, approval): one query for a page of
+        recordings."""
         T = m.OutputTarget
-        stmt = select(T.recording_id, T.preset_id, T.status).where(
+        stmt = select(T.recording_id, T.preset_id, T.status, T.approval).where(
             T.recording_id.in_(list(recording_ids))
         )
-        out: dict[int, dict[int, str]] = {}
-        for rid, pid, status in self.session.execute(stmt):
-            out.setdefault(int(rid), {})[int(pid)] = str(status)
+        out: dict[int, dict[int, tuple[str, str | None]]] = {}
+        for rid, pid, status, approval in self.session.execute(stmt):
+            out.setdefault(int(rid), {})[int(pid)] = (str(status), approval)
         return out
 
 

@@ -62,6 +62,7 @@ COSTS: dict[str, int] = {
     "channels.list": 1,
     "playlistItems.list": 1,
     "videos.list": 1,
+    "videos.update": 50,
 }
 _QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded"}
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "uploadRateLimitExceeded"}
@@ -654,6 +655,20 @@ class YouTubeClient:
             params={"uploadType": "multipart", "part": "snippet"},
             headers={"Content-Type": f"multipart/related; boundary={boundary}"},
             content=body,
+        )
+
+    def update_status(self, video_id: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """videos.update with part=status (50 units): the video's status becomes `status`.
+
+        The update replaces every mutable field of the part, so `status` must be whole (a
+        field left out reverts to YouTube's default), and sending the same body twice leaves
+        the video as one send does: a retry after a lost answer is harmless."""
+        return self._json(
+            "videos.update",
+            "PUT",
+            self._api + "/videos",
+            params={"part": "status"},
+            json={"id": video_id, "status": dict(status)},
         )
 
     def my_channel(self) -> tuple[str, str] | None:

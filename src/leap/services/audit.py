@@ -25,10 +25,18 @@ def record(
 
 
 def record_bulk(
-    ctx: Context, *, verb: str, selection: str, selected: int, done: int, refused: int
+    ctx: Context,
+    *,
+    verb: str,
+    selection: str,
+    selected: int,
+    done: int,
+    refused: int,
+    **more: Any,
 ) -> None:
     """One entry for a command that acted on several recordings (`process 1-40`), with the
-    counts: one line per recording would drown the trail."""
+    counts: one line per recording would drown the trail. `more`: the verb's own facts
+    (approve's publish time, what it skipped)."""
     uid = ctx.scope.user_id
     if uid is None:
         return  # the system acts only for users, who are recorded where they act
@@ -43,6 +51,7 @@ def record_bulk(
         done=done,
         refused=refused,
         result="ok" if not refused else ("failed" if not done else "partial"),
+        **more,
     )
 
 

@@ -19,7 +19,14 @@ from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import Recording, TemplatePreset, User
 from leap.db.repos import RecordingQuery
-from leap.domain import CredentialStatus, RecordingStatus, Stage, StageStatus, TargetStatus
+from leap.domain import (
+    Approval,
+    CredentialStatus,
+    RecordingStatus,
+    Stage,
+    StageStatus,
+    TargetStatus,
+)
 from leap.services import recordings, runs
 from leap.services.recordings import RecordingFilter
 from leap.specs import startable
@@ -35,8 +42,15 @@ BATCH_TASK = "leap.stage_batch"
 ONE_BY_ONE = 16
 
 _MEANWHILE = "already being processed (started meanwhile)"
-# A target that needs no more work from a run: uploaded, or uploaded and held for approval.
-_PUBLISHED = {TargetStatus.UPLOADED.value}
+
+
+def _settled(target: tuple[str, str | None] | None) -> bool:
+    """A target no run has work for: uploaded, or held for `leap approve` (which, not a run,
+    moves it on; docs/approval.md)."""
+    if target is None:
+        return False
+    status, approval = target
+    return status == TargetStatus.UPLOADED.value or approval == Approval.AWAITING.value
 
 
 @dataclass
@@ -115,10 +129,14 @@ class Planner:
         ]
 
     def _facts(
-        self, ctx: Context, rec: Recording, finished: set[str], targets: dict[int, str]
+        self,
+        ctx: Context,
+        rec: Recording,
+        finished: set[str],
+        targets: dict[int, tuple[str, str | None]],
     ) -> Facts:
         presets = self.preset_ids.get(rec.template_id, []) if rec.template_id else []
-        published = all(targets.get(p) in _PUBLISHED for p in presets)
+        published = all(_settled(targets.get(p)) for p in presets)
         dead: dict[str, str] = {}
         src = self.sources.get(rec.source_id)
         if src is not None and src.credential_id in self.dead_credentials:

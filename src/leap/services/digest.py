@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from leap.context import Runtime, open_context
 from leap.db.models import AutomationRun, Credential, OutputTarget, StageResult, SystemState
 from leap.db.scope import Scope
-from leap.domain import CredentialStatus, StageStatus, TargetStatus
+from leap.domain import Approval, CredentialStatus, StageStatus, TargetStatus
 from leap.services import notify
 from leap.services.automation import zone_of
 
@@ -61,6 +61,8 @@ def _send(runtime: Runtime, uid: int, day: str, now: datetime) -> int:
                 OutputTarget.user_id == uid,
                 OutputTarget.status == TargetStatus.UPLOADED.value,
                 OutputTarget.uploaded_at >= since,
+                # Up but held for approval (a private YouTube video) is not published.
+                OutputTarget.approval.is_distinct_from(Approval.AWAITING.value),
             )
         )
         failed = s.scalar(

@@ -34,7 +34,7 @@ from leap.db.models import (
     StageResult,
 )
 from leap.db.scope import Scope
-from leap.domain import Stage, TargetStatus
+from leap.domain import Approval, Stage, TargetStatus
 from leap.errors import ConfigError, Conflict, LeapError, NotFound, UsageError
 from leap.logs import register_secret
 from leap.providers.http import make_http_client, one_line
@@ -259,6 +259,8 @@ def recording_published(ctx: Context, rec: Recording, run: PipelineRun) -> int:
     links = []
     for t in ctx.repos.targets.list(recording_id=rec.id, order_by=(OutputTarget.id,)):
         if t.status != TargetStatus.UPLOADED.value or not t.url:
+            continue
+        if t.approval == Approval.AWAITING.value:  # up, but held back: not published yet
             continue
         preset = ctx.repos.presets.get(t.preset_id)
         links.append(

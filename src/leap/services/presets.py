@@ -6,6 +6,7 @@ from leap.context import Context
 from leap.db.models import OutputPreset
 from leap.errors import Conflict, UsageError
 from leap.services import publishing
+from leap.specs import approval
 from leap.specs.preset import PresetSpec
 
 CREDENTIAL_KIND = {"youtube": "youtube", "vk": "vk"}
@@ -34,7 +35,7 @@ def add(ctx: Context, spec: PresetSpec) -> OutputPreset:
             name=spec.name,
             platform=spec.platform,
             credential_id=_credential_id(ctx, spec),
-            meta=dict(spec.metadata),
+            meta=approval.with_gate(spec.metadata, spec.approval),
         )
     )
 
@@ -46,7 +47,7 @@ def edit(ctx: Context, name: str, spec: PresetSpec) -> OutputPreset:
         raise Conflict(f"preset '{spec.name}' already exists")
     preset.name, preset.platform = spec.name, spec.platform
     preset.credential_id = _credential_id(ctx, spec)
-    preset.meta = dict(spec.metadata)
+    preset.meta = approval.with_gate(spec.metadata, spec.approval)
     return preset
 
 

@@ -14,12 +14,14 @@ from zoneinfo import ZoneInfo
 from leap import views
 from leap.artifacts import load as load_artifact
 from leap.context import Context
+from leap.db.base import utcnow
 from leap.db.models import OutputPreset, OutputTarget, Recording, TemplatePreset
 from leap.domain import TargetStatus
 from leap.errors import UsageError
 from leap.path_policy import own_folders
 from leap.providers.youtube import add_marker
 from leap.services import runs, users
+from leap.specs import approval
 from leap.specs.metadata import (
     RENDERED,
     Repair,
@@ -82,8 +84,33 @@ def reset_for_republish(target: OutputTarget) -> bool:
     target.remote_id = target.url = target.upload_session_uri = None
     target.upload_offset = target.upload_total = 0
     target.sent_metadata, target.error, target.uploaded_at = {}, None, None
+    # A new video is a new publication: the gate, if any, holds it again (docs/approval.md).
+    target.approval = target.approved_at = target.publish_at = None
     target.idempotency_key = "leap-" + secrets.token_hex(12)
     return True
+
+
+def requires_approval(ctx: Context, rec: Recording, preset: OutputPreset) -> bool:
+    """The gate: the preset or the recording's template says `approval = true`."""
+    tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
+    return approval.gated(preset.meta) or (tpl is not None and approval.gated(tpl.meta))
+
+
+def gate(
+    ctx: Context, rec: Recording, preset: OutputPreset, target: OutputTarget | None
+) -> approval.Gate:
+    """What the approval gate does with this target when the upload stage reaches it."""
+    sent = (target.sent_metadata or {}) if target is not None else {}
+    return approval.at_upload(
+        platform=preset.platform,
+        approval=target.approval if target is not None else None,
+        gated=requires_approval(ctx, rec, preset),
+        # Something already went out for it (a YouTube session, a VK slot): it goes on.
+        started=target is not None
+        and bool(target.upload_session_uri or target.remote_id or sent.get("vk_slot")),
+        publish_at=target.publish_at if target is not None else None,
+        now=utcnow(),
+    )
 
 
 def youtube_request(values: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -152,7 +179,11 @@ def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
     """preset -> template -> recording override, deep-merged; strings rendered; then the
     platform's pre-flight repairs."""
     tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
-    values, origins = resolve_metadata(preset.meta, tpl.meta if tpl else {}, rec.meta_overrides)
+    values, origins = resolve_metadata(
+        approval.without_gate(preset.meta),
+        approval.without_gate(tpl.meta) if tpl else {},
+        rec.meta_overrides,
+    )
     if preset.platform == "local" and not values.get("path"):
         exports = own_folders(ctx.settings.data_path, rec.user_id)[1]
         values["path"] = str(exports / "{template}" / "{record_time:YYYY-MM-DD} {title}")

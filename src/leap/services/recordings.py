@@ -15,6 +15,8 @@ from leap.domain import RecordingStatus, RunStatus
 from leap.errors import Conflict, UsageError
 from leap.path_policy import inside, real
 from leap.services import audit, mapping, publishing, runs
+from leap.specs import approval
+from leap.specs.approval import Gate
 from leap.specs.metadata import check_templates
 from leap.specs.processing import Resolved, parse_value, set_override
 from leap.views import recording_view
@@ -34,6 +36,7 @@ class RecordingFilter:
     date_from: datetime | None = None
     date_to: datetime | None = None
     search: str | None = None
+    awaiting_approval: bool = False  # with a target held for `leap approve`
     limit: int | None = None
     offset: int = 0
 
@@ -56,6 +59,7 @@ def resolve(ctx: Context, f: RecordingFilter) -> RecordingQuery:
         date_from=f.date_from,
         date_to=f.date_to,
         search=f.search,
+        awaiting_approval=f.awaiting_approval,
         limit=f.limit,
         offset=f.offset,
     )
@@ -183,6 +187,11 @@ def configure_meta(
     out = []
     for preset in publishing.template_presets(ctx, rec):
         meta = publishing.resolve_for(ctx, rec, preset)
+        target = ctx.repos.targets.find(recording_id=rec.id, preset_id=preset.id)
+        sent = meta.values
+        if publishing.gate(ctx, rec, preset, target) is Gate.PRIVATE:
+            sent = approval.held(meta.values)[0]  # what the gate uploads; approval does the rest
+        required = publishing.requires_approval(ctx, rec, preset)
         out.append(
             {
                 "preset": preset.name,
@@ -190,8 +199,12 @@ def configure_meta(
                 "values": meta.values,
                 "origins": meta.origins,
                 "repairs": [r.__dict__ for r in meta.repairs],
+                # docs/approval.md: null, "required" (the gate will hold it), "awaiting",
+                # "approved"
+                "approval": (target.approval if target is not None else None)
+                or ("required" if required else None),
                 "request": publishing.request_preview(
-                    publishing.target_key(ctx, rec, preset), preset.platform, meta.values
+                    publishing.target_key(ctx, rec, preset), preset.platform, sent
                 ),
             }
         )

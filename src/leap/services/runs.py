@@ -160,8 +160,10 @@ def finish_stage(
     st.error, st.lease_owner = None, None
     run = ctx.repos.runs.require(st.run_id)
     rec = ctx.repos.recordings.require(st.recording_id)
+    # The upload stage names the targets it kept back for `leap approve` (docs/approval.md).
+    held = bool(result.get(RecordingStatus.AWAITING_APPROVAL.value))
     if not skipped:
-        rec.status = states.check(rec.status, states.done(Stage(st.name))).value
+        rec.status = states.check(rec.status, states.done(Stage(st.name), held=held)).value
     nxt = ctx.repos.stages.next_pending(run.id)
     if nxt is not None:
         nxt.status, nxt.queued_at = StageStatus.QUEUED.value, now
@@ -173,7 +175,7 @@ def finish_stage(
             for r in ctx.repos.stages.list(run_id=run.id)
             if r.status == StageStatus.DONE.value
         }
-        final = RecordingStatus.READY if Stage.UPLOAD.value in done else RecordingStatus.PROCESSED
+        final = states.finished(uploaded=Stage.UPLOAD.value in done, held=held)
         rec.status = states.check(rec.status, final).value
         notify.recording_published(ctx, rec, run)  # if this run published anything
     rec.progress = progress_of(ctx, run)

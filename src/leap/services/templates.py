@@ -11,6 +11,7 @@ from leap.db.models import Recording, Template, TemplatePreset
 from leap.db.repos import RecordingQuery
 from leap.errors import Conflict, UsageError
 from leap.services import mapping, publishing
+from leap.specs import approval
 from leap.specs.matching import compile_template, match_reason
 from leap.specs.template import TemplateSpec, spec_from_dict
 
@@ -23,10 +24,11 @@ def to_spec(ctx: Context, tpl: Template) -> TemplateSpec:
             "name": tpl.name,
             "order": tpl.position,
             "enabled": tpl.enabled,
+            "approval": approval.gated(tpl.meta),
             "match": tpl.rules,
             "blank": tpl.blank,
             "processing": tpl.processing,
-            "metadata": tpl.meta,
+            "metadata": approval.without_gate(tpl.meta),
             "presets": [presets[link.preset_id] for link in links],
         },
         origin=f"template '{tpl.name}'",
@@ -41,7 +43,7 @@ def _store(ctx: Context, tpl: Template, spec: TemplateSpec) -> None:
     tpl.rules = spec.match.model_dump(exclude_defaults=True)
     tpl.blank = spec.blank.model_dump(exclude_none=True)
     tpl.processing = dict(spec.processing)
-    tpl.meta = dict(spec.metadata)
+    tpl.meta = approval.with_gate(spec.metadata, spec.approval)
     preset_ids = [ctx.repos.presets.require_name(name).id for name in spec.presets]
     ctx.repos.template_presets.delete_where(template_id=tpl.id)
     for pos, pid in enumerate(preset_ids):

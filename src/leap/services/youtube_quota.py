@@ -107,6 +107,13 @@ def reserve_upload(ctx: Context, project: str, units_needed: int) -> datetime | 
     return None
 
 
+def charge(ctx: Context, project: str, units: int) -> None:
+    """Count units already spent on calls that are not uploads (`leap approve`'s
+    videos.update), so the day's ledger stays what YouTube counts."""
+    if units > 0:
+        _row(ctx, project, "units", pacific_day()).used += units
+
+
 def exhaust(ctx: Context, project: str) -> None:
     """YouTube said quotaExceeded: believe it for the rest of its day."""
     units = _row(ctx, project, "units", pacific_day())

@@ -7,7 +7,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "preflight_vk",
     "preflight_youtube",
     "resolve_metadata",
+    "rfc3339",
     "tags_length",
     "vk_save_params",
     "youtube_body",
@@ -510,9 +511,10 @@ def check_metadata(meta: Mapping[str, Any], origin: str) -> None:
             raise UsageError(f"{origin}: metadata.{key}: {problem}")
 
 
-def parse_publish_at(value: Any, where: str) -> datetime:
+def parse_publish_at(value: Any, where: str, tz: tzinfo | None = None) -> datetime:
     """publish_at as an aware datetime: ISO 8601 text ("Z" allowed) or a datetime, with its
-    UTC offset."""
+    UTC offset. With `tz` (the user's timezone, for a time typed on the command line), a time
+    without an offset is that zone's wall-clock time; without `tz` it is refused."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -525,5 +527,13 @@ def parse_publish_at(value: Any, where: str) -> datetime:
     else:
         raise UsageError(f"{where}: write it as a quoted ISO 8601 string with an offset")
     if moment.tzinfo is None:
-        raise UsageError(f"{where}: {value!r} needs a UTC offset (e.g. +03:00 or Z)")
+        if tz is None:
+            raise UsageError(f"{where}: {value!r} needs a UTC offset (e.g. +03:00 or Z)")
+        local = moment.replace(tzinfo=tz)  # fold=0: an hour that repeats means its first time
+        if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != moment:
+            raise UsageError(
+                f"{where}: {value!r} does not exist in {tz} (the clocks skip it); "
+                "give another time or an offset"
+            )
+        return local
     return moment

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leap.errors import UsageError
+from leap.specs.approval import GATE_KEY, MISPLACED
 from leap.specs.metadata import PLATFORM_KEYS, check_metadata, check_templates
 from leap.specs.template import plain_table
 
@@ -22,6 +23,8 @@ class PresetSpec(BaseModel):
     name: str
     platform: Literal["youtube", "vk", "local"]
     credential: str | None = None
+    # Hold what this preset publishes for `leap approve` (docs/approval.md).
+    approval: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name", "credential")
@@ -44,6 +47,8 @@ def spec_from_dict(data: dict[str, Any], *, origin: str) -> PresetSpec:
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise UsageError(f"{origin}: {loc}: {what}") from None
     spec = spec.model_copy(update={"metadata": plain_table(spec.metadata, "metadata", origin)})
+    if GATE_KEY in spec.metadata:  # TOML put a trailing `approval = true` inside [metadata]
+        raise UsageError(f"{origin}: metadata.{GATE_KEY}: {MISPLACED}")
     unknown = sorted(set(spec.metadata) - PLATFORM_KEYS[spec.platform])
     if unknown:
         raise UsageError(

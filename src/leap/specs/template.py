@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from leap.errors import UsageError
+from leap.specs.approval import GATE_KEY, MISPLACED
 from leap.specs.metadata import check_metadata, check_templates
 from leap.specs.processing import check_processing
 
@@ -228,6 +229,8 @@ class TemplateSpec(_Strict):
     name: str
     order: int = Field(default=100, ge=-ORDER_LIMIT, le=ORDER_LIMIT)
     enabled: bool = True
+    # Hold what this template's recordings publish for `leap approve` (docs/approval.md).
+    approval: bool = False
     match: MatchRules = MatchRules()
     blank: BlankRules = BlankRules()
     processing: dict[str, Any] = {}
@@ -246,6 +249,8 @@ class TemplateSpec(_Strict):
         # as JSON and exported as TOML, so only values both can hold are let in.
         if "presets" in value:
             raise _KeyProblem("presets", _PRESETS_MISPLACED)
+        if GATE_KEY in value:
+            raise _KeyProblem(GATE_KEY, MISPLACED)
         return {k: _plain(v, k) for k, v in value.items()}
 
     @field_validator("presets")
@@ -462,6 +467,8 @@ def _suggest(loc: tuple[int | str, ...]) -> str:
 def to_toml(spec: TemplateSpec) -> str:
     """The export format; `parse_template(to_toml(s), origin=...) == s`."""
     doc: dict[str, Any] = {"name": spec.name, "order": spec.order, "enabled": spec.enabled}
+    if spec.approval:
+        doc["approval"] = True
     # TOML puts a bare key after a [table] header inside that table, so presets go first.
     if spec.presets:
         doc["presets"] = list(spec.presets)

@@ -4,11 +4,13 @@ folder per recording; a target already published is never published again unless
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from leap.context import open_context
 from leap.db.base import utcnow
-from leap.domain import CredentialStatus, TargetStatus
+from leap.domain import Approval, CredentialStatus, RecordingStatus, TargetStatus
 from leap.errors import CredentialDead, LeapError
 from leap.pipeline.publish.local import export_local
 from leap.pipeline.publish.targets import RESERVED_KEY, STEPS_KEY, Publisher
@@ -18,6 +20,8 @@ from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
 from leap.providers.http import Deferred, RetryableError
 from leap.providers.youtube import QuotaDeferred
 from leap.services import notify, publishing
+from leap.specs import approval
+from leap.specs.approval import Gate
 
 # The package's name: the CLI drops this logger's errors, which the stage's error already says
 # (cli/app.py, SaidByTheCommand).
@@ -32,6 +36,7 @@ PUBLISHERS: dict[str, Publisher] = {
 
 
 def run_upload(sc: StageContext) -> StageOutcome:
+    scheduled: list[datetime] = []  # approved VK/local targets whose publish time is ahead
     with open_context(sc.runtime, sc.scope) as ctx:
         rec = ctx.repos.recordings.require(sc.recording_id)
         pairs = publishing.ensure_targets(ctx, rec)
@@ -48,7 +53,17 @@ def run_upload(sc: StageContext) -> StageOutcome:
             if t.status == TargetStatus.UPLOADED.value:
                 continue
             cred = ctx.repos.credentials.get(p.credential_id) if p.credential_id else None
-            plans.append((t.id, p, cred, publishing.resolve_for(ctx, rec, p)))
+            gate = publishing.gate(ctx, rec, p, t)
+            if gate is Gate.HOLD:
+                # Nothing goes out until `leap approve` (docs/approval.md): not a failure.
+                t.approval, t.status = Approval.AWAITING.value, TargetStatus.PENDING.value
+                t.error = None
+                continue
+            if gate is Gate.SCHEDULED:
+                assert t.publish_at is not None
+                scheduled.append(t.publish_at)
+                continue
+            plans.append((t.id, p, cred, publishing.resolve_for(ctx, rec, p), gate))
     if not pairs:
         return StageOutcome(skipped=True, result={"reason": "the template names no presets"})
     done: list[str] = []
@@ -56,10 +71,18 @@ def run_upload(sc: StageContext) -> StageOutcome:
     dead: list[str] = []
     transient: list[str] = []
     deferred: list[datetime] = []
-    for target_id, preset, cred, meta in plans:
+    for target_id, preset, cred, meta, gate in plans:
+        extra: dict[str, Any] = {}
+        if gate is Gate.PRIVATE:
+            # Up as private and unscheduled whatever the metadata says; what it asked for is
+            # kept for `leap approve` to apply.
+            held, asked = approval.held(meta.values)
+            meta, extra = replace(meta, values=held), {approval.ASKED_KEY: asked}
         with open_context(sc.runtime, sc.scope) as ctx:
             target = ctx.repos.targets.require(target_id)
             target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
+            if gate is Gate.PRIVATE:  # decided before the first byte, kept across attempts
+                target.approval = Approval.AWAITING.value
             # An upload slot saved by an earlier attempt must survive (it is how an unknown
             # outcome is reconciled before anything is sent again), and so must the record of
             # the extras done after an upload.
@@ -68,7 +91,7 @@ def run_upload(sc: StageContext) -> StageOutcome:
                 for k, v in (target.sent_metadata or {}).items()
                 if k in ("vk_slot", STEPS_KEY, RESERVED_KEY)
             }
-            target.sent_metadata = {**meta.values, **kept}
+            target.sent_metadata = {**meta.values, **extra, **kept}
             target.repairs = [r.__dict__ for r in meta.repairs]
         try:
             if cred is not None and cred.status == CredentialStatus.NEEDS_REAUTH.value:
@@ -104,11 +127,17 @@ def run_upload(sc: StageContext) -> StageOutcome:
             failed.append(f"{preset.name}: {exc.message}")
             continue
         _finish(sc, target_id, TargetStatus.UPLOADED, url=url)
-        done.append(preset.name)
-    if deferred:
+        if gate is not Gate.PRIVATE:  # a held video is up, but not published
+            done.append(preset.name)
+    if deferred or scheduled:
         # Targets that failed meanwhile keep their error and are tried again on that pass.
-        wait = max(1.0, (min(deferred) - utcnow()).total_seconds())
-        raise Waiting(f"{len(deferred)} target(s) wait for the platform (quota or flood)", wait)
+        wait = max(1.0, (min(deferred + scheduled) - utcnow()).total_seconds())
+        waits = []
+        if deferred:
+            waits.append(f"{len(deferred)} target(s) wait for the platform (quota or flood)")
+        if scheduled:
+            waits.append(f"{len(scheduled)} target(s) wait for their approved publish time")
+        raise Waiting("; ".join(waits), wait)
     if transient:
         raise RetryableError(
             f"{len(transient)} of {len(pairs)} target(s) will be retried: " + "; ".join(transient),
@@ -119,7 +148,25 @@ def run_upload(sc: StageContext) -> StageOutcome:
         if len(dead) == len(failed):  # only dead credentials: the CLI's exit code 5
             raise CredentialDead(message)
         raise LeapError(message)
-    return StageOutcome(result={"published": done, "targets": len(pairs)})
+    result: dict[str, Any] = {"published": done, "targets": len(pairs)}
+    with open_context(sc.runtime, sc.scope) as ctx:
+        waiting = {
+            t.preset_id
+            for t in ctx.repos.targets.list(
+                recording_id=sc.recording_id, approval=Approval.AWAITING.value
+            )
+        }
+    held_back = [p.name for _, p in pairs if p.id in waiting]
+    if held_back:
+        # Not a failure: the stage is done, the recording awaits approval (services.runs).
+        result[RecordingStatus.AWAITING_APPROVAL.value] = held_back
+        log.info(
+            "recording %s: %s await(s) approval (leap approve %s)",
+            sc.recording_id,
+            ", ".join(held_back),
+            sc.recording_id,
+        )
+    return StageOutcome(result=result)
 
 
 def _finish(
