@@ -17,7 +17,7 @@ from leap.path_policy import inside, real
 from leap.services import audit, mapping, publishing, runs
 from leap.specs.metadata import check_templates
 from leap.specs.processing import Resolved, parse_value, set_override
-from leap.views import recording_view
+from leap.views import iso, recording_view
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,9 @@ def show(ctx: Context, recording_id: int) -> dict[str, Any]:
     view["targets"] = [
         publishing.target_view(ctx, t) for t in ctx.repos.targets.list(recording_id=rec.id)
     ]
+    # Zoom cloud cleanup (docs/zoom-cleanup.md): when its Zoom copy went, and every call.
+    view["zoom_trashed_at"] = iso(rec.zoom_trashed_at)
+    view["zoom_trash_log"] = list(rec.zoom_trash_log or [])
     return with_pipeline(ctx, view, rec)
 
 
