@@ -119,6 +119,9 @@ class LogSettings(_Section):
 class ZoomSettings(_Section):
     api_base_url: str = "https://api.zoom.us/v2"
     oauth_base_url: str = "https://zoom.us"
+    # How often leapd moves the Zoom copies of recordings published zoom_trash_after_days ago
+    # to Zoom's trash (docs/zoom-cleanup.md): at least every 5 minutes, at most weekly.
+    cleanup_interval_minutes: int = Field(default=60, ge=5, le=10080)
 
 
 class OAuthSettings(_Section):

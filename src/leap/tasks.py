@@ -16,7 +16,7 @@ from leap.db.scope import Scope
 from leap.errors import QueueUnavailable
 from leap.logs import log_context, redact
 from leap.pipeline import runner
-from leap.services import automation, bulk_start, notify, reconciler, runs, system
+from leap.services import automation, bulk_start, notify, reconciler, runs, system, zoom_trash
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -30,6 +30,7 @@ RECONCILE = "leap.reconcile"
 AUTOMATION_TICK = "leap.automation.tick"
 AUTOMATION_FIRE = "leap.automation.fire"
 NOTIFY_DELIVER = "leap.notify.deliver"
+ZOOM_CLEANUP = "leap.zoom.cleanup"
 
 
 class TaskQueue:
@@ -100,6 +101,21 @@ class TaskQueue:
             notify.deliver(runtime, notification_id, self.send)
 
         self._task(NOTIFY_DELIVER, notify_deliver, retries=0)
+
+        def zoom_cleanup() -> None:
+            # Every user's recordings due for Zoom's trash (docs/zoom-cleanup.md); safe in
+            # several leapd at once: each recording is claimed in the database.
+            done = zoom_trash.run_pass(runtime)
+            if done.calls:
+                log.info(
+                    "zoom cleanup: %d call(s) for %d user(s): %d trashed, %d refused or failed",
+                    done.calls,
+                    done.users,
+                    done.trashed,
+                    done.failed,
+                )
+
+        self._task(ZOOM_CLEANUP, zoom_cleanup, retries=0)
 
     def send(self, name: str, kwargs: dict[str, Any], delay: float | None = None) -> None:
         try:

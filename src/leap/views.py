@@ -20,6 +20,7 @@ from leap.db.models import (
 from leap.domain import StageStatus
 from leap.logs import redact
 from leap.specs import approval
+from leap.specs.zoom_trash import AFTER_DAYS_KEY, stored_after_days
 
 
 def iso(value: datetime | None) -> str | None:
@@ -108,10 +109,13 @@ def template_view(tpl: Template, presets: list[str], recordings: int) -> dict[st
         "enabled": tpl.enabled,
         "approval": approval.gated(tpl.meta),
         "match": tpl.rules,
-        "blank": tpl.blank,
+        # zoom_trash_after_days is kept beside the [blank] thresholds (services/templates.py)
+        # but is a top-level key of the template file, and is shown as one.
+        "blank": {k: v for k, v in (tpl.blank or {}).items() if k != AFTER_DAYS_KEY},
         "processing": tpl.processing,
         "metadata": approval.without_gate(tpl.meta),
         "presets": presets,
+        AFTER_DAYS_KEY: stored_after_days(tpl.blank),
         "recordings": recordings,
     }
 

@@ -112,10 +112,19 @@ class FakeZoom:
     The token endpoint's authorization_code grant pops the code on the first attempt (single
     use) and checks PKCE (a missing or wrong code_verifier is 400 invalid_grant); refresh
     rotates the refresh token.
-    State: users, meetings (uuid -> FakeMeeting; mutate freely), add_user, add_meeting,
-    delete_meeting, generate_meetings, set_file_content, file_bytes,
+    State: users, meetings (uuid -> FakeMeeting; mutate freely), trashed (uuid -> meeting in
+    Zoom's trash), add_user, add_meeting, delete_meeting, trash_meeting, generate_meetings,
+    set_file_content, file_bytes,
     issue_authorization_code(redirect_uri, user_email=, code_challenge=, code_challenge_method=),
     last_authorize (the query of the last authorize request).
+
+    The trash (delete_recordings, DELETE /v2/meetings/{uuid}/recordings?action=trash|delete):
+    204 and the meeting moves to `trashed` (trash) or is gone for good (delete); listings
+    leave trashed meetings out unless asked with trash=true, and lookups answer 3301 for
+    them; an unknown (or already trashed) meeting is 404 code 3301; an action other than
+    trash or delete is 400 code 300. Every call naming a meeting is counted in
+    trash_calls[uuid] (refused and failed ones too) and logged in trash_actions (uuid,
+    action).
 
     Fault knobs:
       inject_429(route, n, retry_after=, form="seconds"|"iso"|"http-date"|None,
@@ -143,6 +152,13 @@ class FakeZoom:
       endless_pages = True | "TOKEN"                    the listing never ends: every answer
                                                     is an empty page with a fresh page token
                                                     (or always the same TOKEN)
+      refuse_trash(uuid, status=403, code=200, message="No permission.")
+                                                        every trash call for that meeting is
+                                                        refused with that status and body
+      fail_trash(uuid, status=503)                      ... fails with that 5xx (no Retry-After)
+      trash_hook                                        called with the uuid at the start of
+                                                    each trash call, outside the lock (a test
+                                                    may block it to hold a call in flight)
       echo_authorization = 400|401|None             the token endpoint refuses every request
                                                     and quotes its Authorization header back
                                                     (raw, bare base64, decoded, URL-encoded),
@@ -189,6 +205,11 @@ class FakeZoom:
         self.log: list[tuple[str, str]] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.meetings: dict[str, FakeMeeting] = {}
+        self.trashed: dict[str, FakeMeeting] = {}
+        self.trash_calls: Counter[str] = Counter()
+        self.trash_actions: list[tuple[str, str]] = []
+        self.trash_hook: Callable[[str], None] | None = None
+        self._trash_refusals: dict[str, Fault] = {}
         self._lock = threading.RLock()
         self._faults: dict[str, deque[Fault]] = {r: deque() for r in ROUTES}
         self._storm_every = 0
@@ -233,6 +254,14 @@ class FakeZoom:
         """The recording disappears (trashed or deleted): listings skip it, lookups get 3301."""
         with self._lock:
             self.meetings.pop(uuid, None)
+
+    def trash_meeting(self, uuid: str) -> None:
+        """What `action=trash` does: the meeting leaves the listing and lookups (3301) and
+        waits in `trashed`, as in Zoom's trash."""
+        with self._lock:
+            meeting = self.meetings.pop(uuid, None)
+            if meeting is not None:
+                self.trashed[uuid] = meeting
 
     def generate_meetings(
         self, n: int, start: datetime, end: datetime, seed: int, user_email: str
@@ -333,6 +362,18 @@ class FakeZoom:
             self._storm_every, self._storm_routes, self._storm_count = every, routes, 0
             self._storm_args = (retry_after, form)
 
+    def refuse_trash(
+        self, uuid: str, *, status: int = 403, code: int = 200, message: str = "No permission."
+    ) -> None:
+        with self._lock:
+            self._trash_refusals[uuid] = Fault(status, {}, {"code": code, "message": message})
+
+    def fail_trash(self, uuid: str, *, status: int = 503) -> None:
+        with self._lock:
+            self._trash_refusals[uuid] = Fault(
+                status, {}, {"code": status, "message": "Service unavailable"}
+            )
+
     def expire_all_tokens(self) -> None:
         with self._lock:
             for token in self._tokens.values():
@@ -372,11 +413,17 @@ class FakeZoom:
         route, arg = self._route(request.method, request.url.path, path.split("?", 1)[0])
         if route == "oauth_token" and self.token_delay > 0:
             time.sleep(self.token_delay)  # outside the lock: concurrent exchanges overlap
+        trashing = self._uuid_of(arg) if route == "delete_recordings" and arg else None
+        if trashing is not None and self.trash_hook is not None:
+            self.trash_hook(trashing)  # outside the lock: the test may hold this call
         with self._lock:
             self.log.append((request.method, path))
             if route is None:
                 return _err(404, 404, "Not found")
             self.requests[route] += 1
+            if trashing is not None:
+                self.trash_calls[trashing] += 1
+                self.trash_actions.append((trashing, request.url.params.get("action", "")))
             fault = self._faults[route].popleft() if self._faults[route] else None
             if fault is None and self._storm_every and route in self._storm_routes:
                 self._storm_count += 1
@@ -629,10 +676,12 @@ class FakeZoom:
                     return _err(400, 300, "The next page token is invalid or expired.")
             else:
                 slack = timedelta(days=self.date_slack_days)
+                # trash=true lists what is in the trash instead (Zoom's default is false).
+                pool = self.trashed if params.get("trash") == "true" else self.meetings
                 found = sorted(
                     (
                         m
-                        for m in self.meetings.values()
+                        for m in pool.values()
                         if m.host_id == user["id"]
                         and first - slack <= m.start_time.astimezone(UTC).date() <= last + slack
                     ),
@@ -642,7 +691,8 @@ class FakeZoom:
                 cursor = _PageCursor(key, [m.uuid for m in found], len(found), self.clock())
             # A snapshot: later pages are stable even if meetings appear meanwhile.
             uuids, rest = cursor.remaining[:page_size], cursor.remaining[page_size:]
-            page = [self.meetings[u] for u in uuids if u in self.meetings]
+            pool = self.trashed if params.get("trash") == "true" else self.meetings
+            page = [pool[u] for u in uuids if u in pool]
             next_token = ""
             if rest:
                 next_token = secrets.token_urlsafe(24)
@@ -660,18 +710,21 @@ class FakeZoom:
                 self.mutate_listing(body)
         return _json(200, body, {"X-RateLimit-Category": "Medium"})
 
-    def _lookup(self, segment: str) -> FakeMeeting | None:
+    @staticmethod
+    def _uuid_of(segment: str) -> str | None:
         """§1.5: decode once; decode again if still percent-encoded; a single-encoded uuid
-        that starts with "/" or holds "//" is mis-routed by Zoom and not found."""
+        that starts with "/" or holds "//" is mis-routed by Zoom and names nothing."""
         once = unquote(segment)
         if re.search(r"%[0-9A-Fa-f]{2}", once):
-            uuid = unquote(once)
-        elif once.startswith("/") or "//" in once:
+            return unquote(once)
+        if once.startswith("/") or "//" in once:
             return None
-        else:
-            uuid = once
+        return once
+
+    def _lookup(self, segment: str) -> FakeMeeting | None:
+        uuid = self._uuid_of(segment)
         with self._lock:
-            return self.meetings.get(uuid)
+            return self.meetings.get(uuid) if uuid is not None else None
 
     def _get_meeting_recordings(self, request: httpx.Request, segment: str) -> httpx.Response:
         token = self._api_auth(request)
@@ -686,12 +739,25 @@ class FakeZoom:
         token = self._api_auth(request)
         if isinstance(token, httpx.Response):
             return token
-        meeting = self._lookup(segment) if segment else None
-        if meeting is None:
-            return _err(404, 3301, "This recording does not exist.")
-        if request.url.params.get("action", "trash") not in ("trash", "delete"):
+        action = request.url.params.get("action", "trash")
+        if action not in ("trash", "delete"):
             return _err(400, 300, "Invalid field.")
-        self.delete_meeting(meeting.uuid)
+        uuid = self._uuid_of(segment) if segment else None
+        with self._lock:
+            refusal = self._trash_refusals.get(uuid) if uuid is not None else None
+            if refusal is not None:
+                return _json(refusal.status or 500, refusal.body, refusal.headers)
+            live = uuid is not None and uuid in self.meetings
+            # Deleting for good also empties the trash; trashing a trashed meeting finds
+            # nothing (it is no longer among the cloud recordings).
+            if not live and not (action == "delete" and uuid in self.trashed):
+                return _err(404, 3301, "This recording does not exist.")
+            assert uuid is not None
+            if action == "trash":
+                self.trash_meeting(uuid)
+            else:
+                self.meetings.pop(uuid, None)
+                self.trashed.pop(uuid, None)
         return httpx.Response(204)
 
     # -- downloads ---------------------------------------------------------------------------

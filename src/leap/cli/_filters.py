@@ -64,6 +64,19 @@ def parse_days(value: str, *, option: str, limit: int = 36_500) -> int:
     return int(m.group(1))
 
 
+def parse_span(value: str, *, option: str, limit_days: int = 36_500) -> tuple[timedelta, str]:
+    """'30d', '2w', '12h' (the relative form of a FILTERS date) as a span back from now, and
+    the text as written (for messages); at least an hour, at most `limit_days`."""
+    text = value.strip()
+    m = _REL.match(text)
+    if m is None or int(m.group(1)) == 0:
+        raise UsageError(f"{option}: '{_shown(value)}' is not a span like 30d (h, d or w)")
+    hours = int(m.group(1)) * {"h": 1, "d": 24, "w": 24 * 7}[m.group(2)]
+    if hours > limit_days * 24:
+        raise UsageError(f"{option}: '{_shown(value)}' is longer than {limit_days} days")
+    return timedelta(hours=hours), text
+
+
 def parse_recording_id(value: str) -> int:
     """A recording id from the command line. Typer's own int type would pass any size on to
     the database, and prints a multi-line usage box; this is one line and a stable code."""

@@ -22,20 +22,21 @@ def row(recording_id: int, title: str, would: str, reason: str | None = None) ->
     return {"recording_id": recording_id, "title": title, "would": would, "reason": reason}
 
 
-def summary(rows: Sequence[Mapping[str, Any]], verb: str) -> str:
+def summary(rows: Sequence[Mapping[str, Any]], verb: str, *, dry_run: bool = True) -> str:
     """`dry run: 12 would process; 3 skipped (2 blank record, 1 running); nothing was
-    changed`."""
+    changed`; before a real run (`dry_run=False`) the same counts as `plan: ...`, since the
+    run itself follows."""
     acting = sum(1 for r in rows if r["would"] != SKIP)
     skipped = Counter(kind(r["reason"]) for r in rows if r["would"] == SKIP)
-    return counted(acting, skipped, verb)
+    return counted(acting, skipped, verb, dry_run=dry_run)
 
 
-def counted(acting: int, skipped: Mapping[str, int], verb: str) -> str:
-    text = f"dry run: {acting:,} would {verb}"
+def counted(acting: int, skipped: Mapping[str, int], verb: str, *, dry_run: bool = True) -> str:
+    text = f"{'dry run' if dry_run else 'plan'}: {acting:,} would {verb}"
     if skipped:
         why = ", ".join(f"{n:,} {k}" for k, n in Counter(skipped).most_common())
         text += f"; {sum(skipped.values()):,} skipped ({why})"
-    return text + "; nothing was changed"
+    return text + ("; nothing was changed" if dry_run else "")
 
 
 def kind(reason: str | None) -> str:
@@ -47,10 +48,23 @@ def kind(reason: str | None) -> str:
     return text.strip() or "no reason"
 
 
-def show(state: AppState, rows: Sequence[Mapping[str, Any]], *, verb: str) -> None:
-    """The plan: JSON array on stdout with --json, else a table; the summary on stderr."""
+def show(
+    state: AppState,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    verb: str,
+    dry_run: bool = True,
+    command: str | None = None,
+) -> None:
+    """The plan: JSON array on stdout with --json, else a table; the summary on stderr.
+    Before a real run (`dry_run=False`) with --json only the summary is printed: stdout
+    then carries the run's own results, one JSON document. `command`: the command's words
+    for the table's title (default: the verb)."""
     if state.as_json:
-        state.output.json(list(rows))
+        if dry_run:
+            state.output.json(list(rows))
     elif rows:
-        state.output.table(rows, COLUMNS, title=f"leap {verb} --dry-run", shorten="title")
-    state.output.message(summary(rows, verb))
+        name = f"leap {command or verb}"
+        title = f"{name} --dry-run" if dry_run else f"{name}: plan"
+        state.output.table(rows, COLUMNS, title=title, shorten="title")
+    state.output.message(summary(rows, verb, dry_run=dry_run))

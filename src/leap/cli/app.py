@@ -119,6 +119,9 @@ LazyGroup.lazy_commands = {
     ),
     "db": LazyCommand("leap.cli.db_cmd", "app", "Database schema."),
     "audit": LazyCommand("leap.cli.audit_cmd", "app", "The audit trail: who did what, and when."),
+    "zoom": LazyCommand(
+        "leap.cli.zoom_cmd", "app", "Zoom cloud recordings: send published ones to Zoom's trash."
+    ),
 }
 
 app = typer.Typer(
@@ -176,6 +179,7 @@ _SAID: Final = MappingProxyType(
         "leap.services.sync": logging.WARNING,
         "leap.providers.zoom": logging.WARNING,
         "leap.pipeline.publish": logging.ERROR,
+        "leap.services.zoom_trash": logging.WARNING,
     }
 )
 
@@ -186,8 +190,8 @@ class SaidByTheCommand(logging.Filter):
 
     The records keep their level: leapd's log has no other place to say them. Only `leap`
     drops them, and only without --debug. Sync puts every failure and skip of a source in
-    its result (and Zoom's skipped meetings reach it), and a publish target's failure is the
-    stage's error."""
+    its result (and Zoom's skipped meetings reach it), a publish target's failure is the
+    stage's error, and `zoom trash` prints each refusal as its warning line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         level = _SAID.get(record.name)

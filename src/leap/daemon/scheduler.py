@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 
 from leap.context import Runtime
 from leap.db.engine import sqlite_path
-from leap.tasks import AUTOMATION_TICK, HEARTBEAT, RECONCILE, TaskQueue
+from leap.tasks import AUTOMATION_TICK, HEARTBEAT, RECONCILE, ZOOM_CLEANUP, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -112,5 +112,15 @@ def build_scheduler(runtime: Runtime, queue: TaskQueue) -> BackgroundScheduler:
         args=[AUTOMATION_TICK],
         id=AUTOMATION_TICK,
         next_run_time=datetime.now(UTC),  # at start: a firing missed while down, once
+    )
+    # Zoom cloud cleanup (docs/zoom-cleanup.md): the pass claims each recording in the
+    # database, so it is safe wherever it runs; the first one comes an interval after start
+    # (a restarting leapd does not make Zoom calls on its way up).
+    scheduler.add_job(
+        enqueue,
+        "interval",
+        minutes=runtime.settings.zoom.cleanup_interval_minutes,
+        args=[ZOOM_CLEANUP],
+        id=ZOOM_CLEANUP,
     )
     return scheduler

@@ -1,6 +1,7 @@
 """Zoom's REST API: the cloud-recording listing (month windows, bounded paging,
-de-duplication) and single-meeting lookups, parsed tolerantly into frozen dataclasses; a
-meeting too malformed to keep is skipped with its reason. Auth lives in zoom_auth."""
+de-duplication), single-meeting lookups, parsed tolerantly into frozen dataclasses (a
+meeting too malformed to keep is skipped with its reason), and moving one meeting's
+recordings to Zoom's trash. Auth lives in zoom_auth."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -20,6 +21,7 @@ from leap.providers.http import (
     CredentialRejected,
     PermanentError,
     ResourceNotFound,
+    RetryableError,
     RetryPolicy,
     Sleep,
     classify_response,
@@ -46,6 +48,7 @@ __all__ = [
     "OAuthTokens",
     "S2SAuth",
     "TokenCache",
+    "TrashAnswer",
     "UserOAuth",
     "ZoomAuth",
     "ZoomClient",
@@ -136,6 +139,22 @@ class ZoomMeeting:
         out["start_time"] = _iso(self.start_time)
         out["files"] = [f.to_dict() for f in self.files]
         return out
+
+
+TrashOutcome = Literal["trashed", "gone", "refused", "error"]
+
+
+@dataclass(frozen=True)
+class TrashAnswer:
+    """What Zoom made of one "move to trash" call (docs/platforms.md, "Zoom: deleting
+    recordings"): `trashed` (204), `gone` (404 code 3301: nothing left to trash, which is as
+    good as done), `refused` (a 4xx Zoom will repeat: scope, permission, bad request) or
+    `error` (429, 5xx or the network, still failing once the retries ran out; an answer
+    nobody documented). `status` is the HTTP status, None when no answer came."""
+
+    outcome: TrashOutcome
+    status: int | None
+    detail: str
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -346,6 +365,34 @@ class ZoomClient:
                 status=200,
             ) from exc
 
+    def trash_meeting_recordings(self, meeting_uuid: str) -> TrashAnswer:
+        """Move every recording file of one meeting instance to Zoom's trash (recoverable
+        there for 30 days), never deleting for good. Raises only CredentialRejected (the
+        credential itself is dead); everything else is an answer."""
+        # The UUID, never the numeric id (that means the latest instance of a recurring
+        # meeting), double-encoded like every UUID in a path.
+        segment = quote(quote(meeting_uuid, safe=""), safe="")
+        try:
+            response = self._request(
+                "DELETE", f"/meetings/{segment}/recordings", {"action": "trash"}
+            )
+        except ZoomRecordingGone as exc:
+            return TrashAnswer("gone", 404, exc.message)
+        except RetryableError as exc:
+            return TrashAnswer("error", exc.status, exc.message)
+        except PermanentError as exc:
+            # A 4xx is Zoom's considered answer; without a status the request never got one.
+            if exc.status is not None and 400 <= exc.status < 500:
+                return TrashAnswer("refused", exc.status, exc.message)
+            return TrashAnswer("error", exc.status, exc.message)
+        status = response.status_code
+        response.close()
+        if status == 204:
+            return TrashAnswer("trashed", 204, "moved to Zoom's trash")
+        # Not the documented answer: whether anything moved is unknown, so it is not counted
+        # as done; the next try learns the truth (204, or 3301 once it is in the trash).
+        return TrashAnswer("error", status, f"zoom: unexpected HTTP {status} to the trash call")
+
     def iter_recording_pages(
         self, user_id: str, start: date, end: date, *, page_size: int = PAGE_SIZE_MAX
     ) -> Iterator[list[ZoomMeeting]]:
@@ -455,12 +502,19 @@ class ZoomClient:
         classify_response(response, PROVIDER, utcnow(self._clock))
 
     def _get_json(self, path: str, params: dict[str, str | int] | None = None) -> Any:
+        return json_body(self._request("GET", path, params), PROVIDER)
+
+    def _request(
+        self, method: str, path: str, params: dict[str, str | int] | None = None
+    ) -> httpx.Response:
         url = self._base + path
 
         def send() -> httpx.Response:
             token = self._auth.token()
             self.request_count += 1
-            return self._http.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
+            return self._http.request(
+                method, url, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
 
         try:
             response = self._send(send)
@@ -477,7 +531,7 @@ class ZoomClient:
                     provider=PROVIDER,
                     status=401,
                 ) from exc
-        return json_body(response, PROVIDER)
+        return response
 
     def _send(self, send: Callable[[], httpx.Response]) -> httpx.Response:
         return send_with_retry(

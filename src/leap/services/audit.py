@@ -55,6 +55,33 @@ def record_bulk(
     )
 
 
+def record_run(
+    ctx: Context,
+    *,
+    action: str,
+    selection: str,
+    result: str,
+    actor: str | None = None,
+    **counts: int,
+) -> None:
+    """record_bulk's sibling for a run that is not a `recordings.*` verb (`zoom.trash`):
+    one entry with its counts, owned by the acting user; `actor` names who acted for them
+    when it was not the user ("leapd")."""
+    uid = ctx.scope.user_id
+    if uid is None:
+        return  # the system acts only for users, who are recorded where they act
+    me = ctx.repos.users.require(uid)
+    record(
+        ctx,
+        owner_id=me.id,
+        actor=actor or me.name,
+        action=action,
+        subject=selection[:128],
+        **counts,
+        result=result,
+    )
+
+
 def entries(ctx: Context, *, limit: int) -> list[dict[str, Any]]:
     """The audit entries the acting user may see (the scope: their own; an admin's, all),
     newest first, with the owning user's name."""

@@ -19,7 +19,7 @@ from leap.specs import approval
 from leap.specs.approval import Gate
 from leap.specs.metadata import check_templates
 from leap.specs.processing import Resolved, parse_value, set_override
-from leap.views import recording_view
+from leap.views import iso, recording_view
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,9 @@ def show(ctx: Context, recording_id: int) -> dict[str, Any]:
     view["targets"] = [
         publishing.target_view(ctx, t) for t in ctx.repos.targets.list(recording_id=rec.id)
     ]
+    # Zoom cloud cleanup (docs/zoom-cleanup.md): when its Zoom copy went, and every call.
+    view["zoom_trashed_at"] = iso(rec.zoom_trashed_at)
+    view["zoom_trash_log"] = list(rec.zoom_trash_log or [])
     return with_pipeline(ctx, view, rec)
 
 

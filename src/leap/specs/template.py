@@ -23,6 +23,7 @@ from leap.errors import UsageError
 from leap.specs.approval import GATE_KEY, MISPLACED
 from leap.specs.metadata import check_metadata, check_templates
 from leap.specs.processing import check_processing
+from leap.specs.zoom_trash import AFTER_DAYS_KEY, check_after_days
 
 # Index = datetime.weekday(): the matcher looks weekdays up by that number.
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -236,6 +237,9 @@ class TemplateSpec(_Strict):
     processing: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
     presets: list[str] = []
+    # leapd moves the Zoom copy to Zoom's trash this many days after publication
+    # (docs/zoom-cleanup.md); None: never on its own.
+    zoom_trash_after_days: int | None = None
 
     @field_validator("name")
     @classmethod
@@ -252,6 +256,11 @@ class TemplateSpec(_Strict):
         if GATE_KEY in value:
             raise _KeyProblem(GATE_KEY, MISPLACED)
         return {k: _plain(v, k) for k, v in value.items()}
+
+    @field_validator("zoom_trash_after_days")
+    @classmethod
+    def _after_days(cls, value: int | None) -> int | None:
+        return None if value is None else check_after_days(value)
 
     @field_validator("presets")
     @classmethod
@@ -362,8 +371,10 @@ _EXPECTED: dict[str, str] = {
     "model_type": "expected a table",
 }
 # A key written after a [table] header belongs to that table in TOML; the documented example
-# puts `presets` last, so a `presets` that landed in a section is lifted back to the top.
+# puts `presets` last, so a `presets` (or another top-level key) that landed in a section is
+# lifted back to the top.
 _SECTIONS = ("match", "blank", "processing", "metadata")
+_TOP_LEVEL = ("presets", AFTER_DAYS_KEY)
 
 
 def parse_template(text: str, *, origin: str) -> TemplateSpec:
@@ -392,12 +403,14 @@ def spec_from_dict(data: Mapping[str, Any], *, origin: str) -> TemplateSpec:
 
 
 def _lift_presets(data: dict[str, Any]) -> dict[str, Any]:
-    holders = [s for s in _SECTIONS if isinstance(data.get(s), dict) and "presets" in data[s]]
-    if "presets" in data or len(holders) != 1:
-        return data  # nothing to lift, or ambiguous: validation names the stray key
-    section = holders[0]
-    lifted = {k: v for k, v in data[section].items() if k != "presets"}
-    return {**data, section: lifted, "presets": data[section]["presets"]}
+    for key in _TOP_LEVEL:
+        holders = [s for s in _SECTIONS if isinstance(data.get(s), dict) and key in data[s]]
+        if key in data or len(holders) != 1:
+            continue  # nothing to lift, or ambiguous: validation names the stray key
+        section = holders[0]
+        lifted = {k: v for k, v in data[section].items() if k != key}
+        data = {**data, section: lifted, key: data[section][key]}
+    return data
 
 
 def _describe(exc: ValidationError, origin: str) -> str:
@@ -450,6 +463,8 @@ def _suggest(loc: tuple[int | str, ...]) -> str:
     key = str(loc[-1])
     if key == "presets" and model is not TemplateSpec:
         return f" ({_PRESETS_MISPLACED})"
+    if key in _TOP_LEVEL and model is not TemplateSpec:
+        return f" ({key} is a top-level key; write it before the first [table])"
     close = difflib.get_close_matches(key, list(model.model_fields), n=1)
     if close:
         return f" (did you mean '{close[0]}'?)"
@@ -470,6 +485,8 @@ def to_toml(spec: TemplateSpec) -> str:
     if spec.approval:
         doc["approval"] = True
     # TOML puts a bare key after a [table] header inside that table, so presets go first.
+    if spec.zoom_trash_after_days is not None:
+        doc[AFTER_DAYS_KEY] = spec.zoom_trash_after_days
     if spec.presets:
         doc["presets"] = list(spec.presets)
     match = _match_table(spec.match)
