@@ -265,9 +265,6 @@ def test_the_key_in_preset_and_template_files() -> None:
         )
     with pytest.raises(UsageError, match="approval"):
         parse_template('name = "t"\napproval = 1\n[match]\nkeywords = ["x"]\n', origin="t")
-    assert approval.with_gate({"title": "x"}, True) == {"title": "x", "approval": True}
-    assert approval.without_gate(approval.with_gate({"title": "x"}, True)) == {"title": "x"}
-    assert approval.gated({"approval": True}) and not approval.gated({"approval": "true"})
 
 
 # ------------------------------------------------------------------ the fake's videos.update

@@ -31,7 +31,6 @@ from leap.specs.zoom_trash import (
     TrashRule,
     check_after_days,
     refusal,
-    stored_after_days,
 )
 from leap.tasks import ZOOM_CLEANUP, TaskQueue
 from tests.fakes.server import serve
@@ -240,12 +239,6 @@ def test_after_days_accepted(value: int) -> None:
 def test_after_days_refused(value: Any) -> None:
     with pytest.raises(ValueError):
         check_after_days(value)
-
-
-def test_stored_after_days() -> None:
-    assert stored_after_days({"zoom_trash_after_days": 7, "min_size_mb": 0}) == 7
-    for blank in (None, {}, {"zoom_trash_after_days": True}, {"zoom_trash_after_days": "7"}):
-        assert stored_after_days(blank) is None
 
 
 @pytest.mark.parametrize(

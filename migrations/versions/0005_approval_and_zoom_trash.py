@@ -1,4 +1,5 @@
-"""output_targets: the approval gate; recordings: Zoom cloud cleanup, recorded per call
+"""The approval gate (presets', templates' `approval`; output_targets' state) and Zoom
+cloud cleanup (templates' zoom_trash_after_days; recordings: each trash call)
 
 Revision ID: 0005
 Revises: 0004
@@ -19,6 +20,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    for table in ("output_presets", "templates"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("approval", sa.Boolean(), nullable=False, server_default=sa.false())
+            )
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("approval", server_default=None)
+    with op.batch_alter_table("templates") as batch:
+        batch.add_column(sa.Column("zoom_trash_after_days", sa.Integer(), nullable=True))
     with op.batch_alter_table("output_targets") as batch:
         # None: no gate; "awaiting": held for `leap approve`; "approved".
         batch.add_column(sa.Column("approval", sa.String(length=16), nullable=True))
@@ -41,3 +51,8 @@ def downgrade() -> None:
         batch.drop_column("publish_at")
         batch.drop_column("approved_at")
         batch.drop_column("approval")
+    with op.batch_alter_table("templates") as batch:
+        batch.drop_column("zoom_trash_after_days")
+    for table in ("templates", "output_presets"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("approval")

@@ -19,8 +19,6 @@ from leap.db.models import (
 )
 from leap.domain import StageStatus
 from leap.logs import redact
-from leap.specs import approval
-from leap.specs.zoom_trash import AFTER_DAYS_KEY, stored_after_days
 
 
 def iso(value: datetime | None) -> str | None:
@@ -107,15 +105,13 @@ def template_view(tpl: Template, presets: list[str], recordings: int) -> dict[st
         "name": tpl.name,
         "order": tpl.position,
         "enabled": tpl.enabled,
-        "approval": approval.gated(tpl.meta),
+        "approval": tpl.approval,
         "match": tpl.rules,
-        # zoom_trash_after_days is kept beside the [blank] thresholds (services/templates.py)
-        # but is a top-level key of the template file, and is shown as one.
-        "blank": {k: v for k, v in (tpl.blank or {}).items() if k != AFTER_DAYS_KEY},
+        "blank": tpl.blank,
         "processing": tpl.processing,
-        "metadata": approval.without_gate(tpl.meta),
+        "metadata": tpl.meta,
         "presets": presets,
-        AFTER_DAYS_KEY: stored_after_days(tpl.blank),
+        "zoom_trash_after_days": tpl.zoom_trash_after_days,
         "recordings": recordings,
     }
 
@@ -126,8 +122,8 @@ def preset_view(p: OutputPreset, credential: str | None) -> dict[str, Any]:
         "name": p.name,
         "platform": p.platform,
         "credential": credential,
-        "approval": approval.gated(p.meta),
-        "metadata": approval.without_gate(p.meta),
+        "approval": p.approval,
+        "metadata": p.meta,
     }
 
 

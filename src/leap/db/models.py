@@ -137,6 +137,8 @@ class OutputPreset(UserOwned, Timestamped, Base):
         ForeignKey("credentials.id", ondelete="RESTRICT")
     )
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # `approval = true`: its videos wait for `leap approve` (docs/approval.md).
+    approval: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Template(UserOwned, Timestamped, Base):
@@ -151,6 +153,10 @@ class Template(UserOwned, Timestamped, Base):
     blank: Mapped[dict[str, Any]] = mapped_column(default=dict)  # [blank]
     processing: Mapped[dict[str, Any]] = mapped_column(default=dict)  # [processing]
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)  # [metadata]
+    approval: Mapped[bool] = mapped_column(Boolean, default=False)  # docs/approval.md
+    # leapd moves the Zoom copy to Zoom's trash this many days after publishing
+    # (docs/zoom-cleanup.md); None: never.
+    zoom_trash_after_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class TemplatePreset(UserOwned, Base):

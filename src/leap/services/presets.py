@@ -6,7 +6,6 @@ from leap.context import Context
 from leap.db.models import OutputPreset
 from leap.errors import Conflict, UsageError
 from leap.services import publishing
-from leap.specs import approval
 from leap.specs.preset import PresetSpec
 
 CREDENTIAL_KIND = {"youtube": "youtube", "vk": "vk"}
@@ -35,7 +34,8 @@ def add(ctx: Context, spec: PresetSpec) -> OutputPreset:
             name=spec.name,
             platform=spec.platform,
             credential_id=_credential_id(ctx, spec),
-            meta=approval.with_gate(spec.metadata, spec.approval),
+            meta=dict(spec.metadata),
+            approval=spec.approval,
         )
     )
 
@@ -47,7 +47,7 @@ def edit(ctx: Context, name: str, spec: PresetSpec) -> OutputPreset:
         raise Conflict(f"preset '{spec.name}' already exists")
     preset.name, preset.platform = spec.name, spec.platform
     preset.credential_id = _credential_id(ctx, spec)
-    preset.meta = approval.with_gate(spec.metadata, spec.approval)
+    preset.meta, preset.approval = dict(spec.metadata), spec.approval
     return preset
 
 

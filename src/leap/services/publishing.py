@@ -93,7 +93,7 @@ def reset_for_republish(target: OutputTarget) -> bool:
 def requires_approval(ctx: Context, rec: Recording, preset: OutputPreset) -> bool:
     """The gate: the preset or the recording's template says `approval = true`."""
     tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
-    return approval.gated(preset.meta) or (tpl is not None and approval.gated(tpl.meta))
+    return preset.approval or (tpl is not None and tpl.approval)
 
 
 def gate(
@@ -180,8 +180,8 @@ def resolve_for(ctx: Context, rec: Recording, preset: OutputPreset) -> Metadata:
     platform's pre-flight repairs."""
     tpl = ctx.repos.templates.get(rec.template_id) if rec.template_id is not None else None
     values, origins = resolve_metadata(
-        approval.without_gate(preset.meta),
-        approval.without_gate(tpl.meta) if tpl else {},
+        preset.meta,
+        tpl.meta if tpl else {},
         rec.meta_overrides,
     )
     if preset.platform == "local" and not values.get("path"):

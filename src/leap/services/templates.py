@@ -11,19 +11,8 @@ from leap.db.models import Recording, Template, TemplatePreset
 from leap.db.repos import RecordingQuery
 from leap.errors import Conflict, UsageError
 from leap.services import mapping, publishing
-from leap.specs import approval
 from leap.specs.matching import compile_template, match_reason
 from leap.specs.template import TemplateSpec, spec_from_dict
-from leap.specs.zoom_trash import AFTER_DAYS_KEY, stored_after_days
-
-# zoom_trash_after_days has no column of its own: it is kept in the JSON of `blank`, the
-# template's other lifecycle thresholds (readers there take keys by name), and lifted back
-# out to the top level for the spec and the view.
-
-
-def stored_blank(tpl: Template) -> dict[str, object]:
-    """The template's [blank] table, without the keys kept beside it."""
-    return {k: v for k, v in (tpl.blank or {}).items() if k != AFTER_DAYS_KEY}
 
 
 def to_spec(ctx: Context, tpl: Template) -> TemplateSpec:
@@ -34,13 +23,13 @@ def to_spec(ctx: Context, tpl: Template) -> TemplateSpec:
             "name": tpl.name,
             "order": tpl.position,
             "enabled": tpl.enabled,
-            "approval": approval.gated(tpl.meta),
+            "approval": tpl.approval,
             "match": tpl.rules,
-            "blank": stored_blank(tpl),
+            "blank": tpl.blank,
             "processing": tpl.processing,
-            "metadata": approval.without_gate(tpl.meta),
+            "metadata": tpl.meta,
             "presets": [presets[link.preset_id] for link in links],
-            AFTER_DAYS_KEY: stored_after_days(tpl.blank),
+            "zoom_trash_after_days": tpl.zoom_trash_after_days,
         },
         origin=f"template '{tpl.name}'",
     )
@@ -52,12 +41,10 @@ def _store(ctx: Context, tpl: Template, spec: TemplateSpec) -> None:
     tpl.position = spec.order
     tpl.enabled = spec.enabled
     tpl.rules = spec.match.model_dump(exclude_defaults=True)
-    blank: dict[str, object] = spec.blank.model_dump(exclude_none=True)
-    if spec.zoom_trash_after_days is not None:
-        blank[AFTER_DAYS_KEY] = spec.zoom_trash_after_days
-    tpl.blank = blank
+    tpl.blank = spec.blank.model_dump(exclude_none=True)
+    tpl.zoom_trash_after_days = spec.zoom_trash_after_days
     tpl.processing = dict(spec.processing)
-    tpl.meta = approval.with_gate(spec.metadata, spec.approval)
+    tpl.meta, tpl.approval = dict(spec.metadata), spec.approval
     preset_ids = [ctx.repos.presets.require_name(name).id for name in spec.presets]
     ctx.repos.template_presets.delete_where(template_id=tpl.id)
     for pos, pid in enumerate(preset_ids):

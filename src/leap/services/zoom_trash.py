@@ -40,7 +40,6 @@ from leap.specs.zoom_trash import (
     TrashFacts,
     TrashRule,
     refusal,
-    stored_after_days,
 )
 from leap.views import iso
 
@@ -109,7 +108,7 @@ def facts_for(ctx: Context, rec: Recording) -> TrashFacts:
         mapped=tpl is not None,
         targets=facts,
         running=rec.active_run_id is not None,
-        after_days=stored_after_days(tpl.blank) if tpl is not None else None,
+        after_days=tpl.zoom_trash_after_days if tpl is not None else None,
         last_attempt=log_[-1] if log_ and isinstance(log_[-1], dict) else None,
     )
 
@@ -370,7 +369,7 @@ def due(ctx: Context, now: datetime) -> list[tuple[int, int]]:
     source, its owner is enabled, and its newest upload is that many days old. The rest of
     the safety checks follow per recording (`refusal`)."""
     R, T, S, OT, U = Recording, Template, InputSource, OutputTarget, User
-    days = T.blank[AFTER_DAYS_KEY].as_integer()
+    days = T.zoom_trash_after_days
     newest = (
         select(OT.recording_id, func.max(OT.uploaded_at).label("at"))
         .where(OT.status == TargetStatus.UPLOADED.value)

@@ -14,9 +14,8 @@ from leap.domain import Approval, Platform, TargetStatus
 from leap.errors import UsageError
 from leap.specs.metadata import parse_publish_at, rfc3339, youtube_body
 
-# Presets and templates have no column of their own for the gate: `approval = true` is kept
-# in their metadata JSON under this key, which no platform's [metadata] may use (the file's
-# `[metadata] approval` is refused), and is taken out again before metadata is resolved.
+# The top-level key of preset and template files. Written after a table, TOML puts it in
+# [metadata], where no platform uses it: refused there, with a hint (MISPLACED).
 GATE_KEY = "approval"
 # In a YouTube target's sent_metadata: the privacy and publish_at the metadata asked for,
 # which the gate replaced with a private, unscheduled upload; `leap approve` applies them.
@@ -29,21 +28,6 @@ SENT_KEY = "approval_update"
 # mutable property of the part, and one left out reverts to YouTube's default.
 _STATUS_KEYS = ("made_for_kids", "embeddable", "license")
 MISPLACED = "approval is a top-level key; write it before the first [table]"
-
-
-def gated(meta: Mapping[str, Any]) -> bool:
-    """Whether a preset's or template's stored metadata carries `approval = true`."""
-    return meta.get(GATE_KEY) is True
-
-
-def without_gate(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The metadata proper, the gate taken out."""
-    return {k: v for k, v in meta.items() if k != GATE_KEY}
-
-
-def with_gate(metadata: Mapping[str, Any], approval: bool) -> dict[str, Any]:
-    """What a preset or template stores: its [metadata], and the gate when it is on."""
-    return {**without_gate(metadata), GATE_KEY: True} if approval else without_gate(metadata)
 
 
 # ------------------------------------------------------------------------------ the upload

@@ -167,13 +167,6 @@ def auto_problem(facts: TrashFacts, now: datetime) -> str | None:
     return None
 
 
-def stored_after_days(blank: Mapping[str, Any] | None) -> int | None:
-    """A saved template's zoom_trash_after_days, from the JSON it is kept in (the template's
-    `blank` column: it has no column of its own), or None."""
-    value = (blank or {}).get(AFTER_DAYS_KEY)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def check_after_days(value: Any) -> int:
     """A template's zoom_trash_after_days: a whole number of days, 1 to AFTER_DAYS_MAX;
     ValueError fit for a user otherwise."""
