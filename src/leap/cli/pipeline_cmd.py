@@ -307,7 +307,8 @@ def start_runs(
                         first_stages.extend(queued)
                     else:
                         tally.add(_refusal(d))
-                first_stages.extend(started.first_stage_of.values())
+                if now:  # the stages this process runs; leapd's are in the queue
+                    first_stages.extend(started.first_stage_of.values())
                 bar.advance(len(decisions))
     finally:
         tally.close()

@@ -13,15 +13,15 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Table,
-    case,
     delete,
     func,
     insert,
+    literal_column,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from leap.db import models as m
 from leap.db.base import Base
@@ -193,6 +193,8 @@ class RecordingQuery:
     # Keyset paging: only rows after this (start_time, id) in the listing's order (newest
     # first). Unlike OFFSET it neither skips nor repeats rows that change under the pager.
     after: tuple[datetime, int] | None = None
+    # Load only these attributes (others raise if touched: no hidden query per row).
+    only: Sequence[str] = ()
 
 
 class RecordingRepo(Repo[m.Recording]):
@@ -202,6 +204,8 @@ class RecordingRepo(Repo[m.Recording]):
     def search(self, q: RecordingQuery) -> list[m.Recording]:
         R = m.Recording
         stmt = self._filtered(select(R), q)
+        if q.only:
+            stmt = stmt.options(load_only(*(getattr(R, a) for a in q.only), raiseload=True))
         stmt = stmt.order_by(R.start_time.desc(), R.id.desc()).offset(q.offset)
         if q.limit is not None:
             stmt = stmt.limit(q.limit)
@@ -228,14 +232,22 @@ class RecordingRepo(Repo[m.Recording]):
                 R.status != RecordingStatus.EXPIRED.value,
             )
             .values(
-                active_run_id=case(run_of, value=R.id),
+                # Written out, not bound: a page's 500 pairs as 1,000 bound parameters cost
+                # more to build and cache than the UPDATE takes to run. Only ints go in.
+                active_run_id=literal_column(
+                    "CASE id "
+                    + " ".join(f"WHEN {int(r)} THEN {int(n)}" for r, n in run_of.items())
+                    + " END"
+                ),
                 status=queued,
                 progress=0,
                 error=None,
             )
             .returning(R.id)
         )
-        rows = self.session.execute(stmt, execution_options={"synchronize_session": False})
+        # Not cached: each page's statement is its own, and 200 pages would fill the cache.
+        options = {"synchronize_session": False, "compiled_cache": None}
+        rows = self.session.execute(stmt, execution_options=options)
         return {int(r[0]) for r in rows}
 
     def _filtered(self, stmt: Any, q: RecordingQuery) -> Any:
@@ -513,7 +525,7 @@ def _insert_returning(
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         batch = rows[start : start + _ROWS_PER_INSERT]
-        flat = tuple(convert(n, r[n]) for r in batch for n in names)
+        flat = tuple(v for r in batch for v in convert.row(r, names))
         result = conn.exec_driver_sql(head + ", ".join([one] * len(batch)) + tail, flat)
         if columns:
             out.extend(tuple(r) for r in result)
@@ -533,6 +545,11 @@ class _Converter:
                 self.procs[col.name] = json.dumps
             else:
                 self.procs[col.name] = col.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def row(self, row: dict[str, Any], names: Sequence[str]) -> list[Any]:
+        """A row's values in `names` order; columns without a conversion pass as they are."""
+        procs = self.procs
+        return [row[n] if procs[n] is None else self(n, row[n]) for n in names]
 
     def __call__(self, name: str, value: Any) -> Any:
         proc = self.procs[name]
@@ -564,10 +581,10 @@ def _copy_returning(
     names = list(rows[0])
     quote = conn.dialect.identifier_preparer.quote
     sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
-    pk_name = pk.name
+    convert.procs[pk.name] = None  # drawn from the sequence above: an int as it is
     with conn.connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:
         for row in rows:
-            copy.write_row(tuple(row[n] if n == pk_name else convert(n, row[n]) for n in names))
+            copy.write_row(convert.row(row, names))
     keys = [c.key for c in columns]  # once: an ORM attribute's name is a slow lookup
     return [tuple(row[k] for k in keys) for row in rows]
 

@@ -35,6 +35,21 @@ from leap.specs.startable import Decision, Facts
 
 # Recordings per page: per page a constant number of statements, and one unit of work.
 PAGE = 500
+# What the decision and the start read of a recording: its file list and metadata, JSON a
+# page does not need, are left in the database.
+COLUMNS = (
+    "id",
+    "user_id",
+    "source_id",
+    "title",
+    "status",
+    "blank_record",
+    "blank_reason",
+    "template_id",
+    "active_run_id",
+    "overrides",
+    "start_time",
+)
 # One queue message carries the first stages of a whole page; leapd fans it out
 # (tasks.STAGE_BATCH). A page with this many runs or fewer sends one message per run, as a
 # single `leap process 5` always did: no extra hop.
@@ -95,7 +110,12 @@ class Planner:
     def config(self, ctx: Context, rec: Recording) -> dict[str, Any]:
         """The resolved processing config (user defaults -> template -> the recording's
         overrides), computed once per distinct combination."""
-        key = (rec.user_id, rec.template_id, json.dumps(rec.overrides, sort_keys=True))
+        overrides = rec.overrides
+        key = (
+            rec.user_id,
+            rec.template_id,
+            json.dumps(overrides, sort_keys=True) if overrides else "",
+        )
         if key not in self._configs:
             if rec.user_id not in self.users:
                 self.users[rec.user_id] = ctx.repos.users.require(rec.user_id)
@@ -244,6 +264,7 @@ class Cursor:
             limit=size,
             offset=self.filter.offset if self.first else 0,
             after=self.after,
+            only=COLUMNS,
         )
         batch = ctx.repos.recordings.search(q)
         self.first = False
@@ -260,7 +281,8 @@ def id_page(ctx: Context, ids: Sequence[int]) -> tuple[list[Recording], list[Dec
     """One page of given ids: the recordings the acting user can see, in the given order,
     and a "not found" decision for each other id (missing, or another user's: the scope
     hides those), which is never acted on."""
-    found = {r.id: r for r in ctx.repos.recordings.search(RecordingQuery(ids=list(ids)))}
+    query = RecordingQuery(ids=list(ids), only=COLUMNS)
+    found = {r.id: r for r in ctx.repos.recordings.search(query)}
     return (
         [found[i] for i in ids if i in found],
         [startable.not_found(i) for i in ids if i not in found],
