@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,20 @@ from leap.db.models import (
 )
 from leap.domain import StageStatus
 from leap.logs import redact
+
+
+def id_ranges(ids: Iterable[int]) -> str:
+    """`1-5,9`: ids written as short ranges, each once, in order."""
+    parts: list[str] = []
+    ordered = sorted(set(ids))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 def iso(value: datetime | None) -> str | None:

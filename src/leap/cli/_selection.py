@@ -16,6 +16,7 @@ import typer
 
 from leap.cli._files import one_line
 from leap.errors import NotFound, UsageError
+from leap.views import id_ranges
 
 # A million ids is far more than any install holds; a bigger selection is a typo
 # (`1-9999999999`), and expanding it would only fill memory.
@@ -155,14 +156,5 @@ def choose(
 
 def summary(ids: list[int]) -> str:
     """`1-5,9`: a selection written back as short ranges (for messages and the audit log)."""
-    parts: list[str] = []
-    ordered = sorted(ids)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    text = ",".join(parts)
+    text = id_ranges(ids)
     return text if len(text) <= 100 else text[:97] + "..."

@@ -37,20 +37,14 @@ def record_bulk(
     """One entry for a command that acted on several recordings (`process 1-40`), with the
     counts: one line per recording would drown the trail. `more`: the verb's own facts
     (approve's publish time, what it skipped)."""
-    uid = ctx.scope.user_id
-    if uid is None:
-        return  # the system acts only for users, who are recorded where they act
-    me = ctx.repos.users.require(uid)
-    record(
+    record_run(
         ctx,
-        owner_id=me.id,
-        actor=me.name,
         action=f"recordings.{verb}",
-        subject=selection[:128],
+        selection=selection,
+        result="ok" if not refused else ("failed" if not done else "partial"),
         selected=selected,
         done=done,
         refused=refused,
-        result="ok" if not refused else ("failed" if not done else "partial"),
         **more,
     )
 
@@ -62,7 +56,7 @@ def record_run(
     selection: str,
     result: str,
     actor: str | None = None,
-    **counts: int,
+    **detail: Any,
 ) -> None:
     """record_bulk's sibling for a run that is not a `recordings.*` verb (`zoom.trash`):
     one entry with its counts, owned by the acting user; `actor` names who acted for them
@@ -77,7 +71,7 @@ def record_run(
         actor=actor or me.name,
         action=action,
         subject=selection[:128],
-        **counts,
+        **detail,
         result=result,
     )
 

@@ -41,7 +41,7 @@ from leap.specs.zoom_trash import (
     TrashRule,
     refusal,
 )
-from leap.views import iso
+from leap.views import id_ranges, iso
 
 log = logging.getLogger(__name__)
 
@@ -439,7 +439,7 @@ def run_pass(
                 with open_context(runtime, scope) as ctx:
                     audit_run(
                         ctx,
-                        selection=f"{AFTER_DAYS_KEY}: {_ids(ids)}",
+                        selection=f"{AFTER_DAYS_KEY}: {id_ranges(ids)}",
                         results=results,
                         selected=len(ids),
                         actor=DAEMON_ACTOR,
@@ -448,17 +448,3 @@ def run_pass(
         if http is None:
             client.close()
     return summary
-
-
-def _ids(ids: Sequence[int]) -> str:
-    """`1-5,9`, as the CLI's selection summary writes ids (cli/_selection.summary)."""
-    parts: list[str] = []
-    ordered = sorted(set(ids))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(parts)
