@@ -404,7 +404,10 @@ def _run(
             except ValueError:  # "N/A" before the first frame
                 continue
             done = min(max(done, 0.0), 1.0)
-            if done - reported >= PROGRESS_STEP and done < 1.0:
+            # Not within a step of the end either: 1.0 is reported once ffmpeg has exited
+            # well, and a 0.995 just before it was a step of half a percent (a flaky test
+            # caught it when ffmpeg's last report landed there).
+            if done - reported >= PROGRESS_STEP and done <= 1.0 - PROGRESS_STEP:
                 reported = done
                 progress(done)
         returncode = proc.wait()
