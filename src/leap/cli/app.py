@@ -113,6 +113,7 @@ LazyGroup.lazy_commands = {
         "leap.cli.credentials_cmd", "app", "Credentials for Zoom, YouTube, VK and API keys."
     ),
     "quota": LazyCommand("leap.cli.quota_cmd", "app", "Quotas."),
+    "plan": LazyCommand("leap.cli.plan_cmd", "app", "Plans and their limits."),
     "user": LazyCommand("leap.cli.user_cmd", "app", "Manage users."),
     "secrets": LazyCommand(
         "leap.cli.secrets_cmd", "app", "The master key that encrypts credentials."
