@@ -168,3 +168,90 @@ def test_plan_bad_input(
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], res.stderr
     assert cli("--user", "root", "--json", "plan", "show", "free").json() == before
+
+
+# ---------------------------------------------------------------- quota show and set-quota
+
+
+def _uid(runtime: Runtime, name: str) -> int:
+    from leap.context import open_context
+    from leap.db.scope import Scope
+
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        return ctx.repos.users.require_name(name).id
+
+
+def _seed(runtime: Runtime, name: str, templates: int, minutes: dict[str, float]) -> None:
+    from leap.context import open_context
+    from leap.db import models as m
+    from leap.db.scope import Scope
+
+    uid = _uid(runtime, name)
+    with open_context(runtime, Scope.for_user(uid)) as ctx:
+        for i in range(templates):
+            ctx.repos.templates.add(m.Template(name=f"{name}-{i}"))
+        for provider, amount in minutes.items():
+            ctx.repos.usage.add(
+                m.UsageEvent(
+                    kind="transcription_minutes", amount=amount, detail={"provider": provider}
+                )
+            )
+
+
+def _row(data: dict[str, Any], key: str) -> dict[str, Any]:
+    return next(r for r in data["limits"] if r["limit"] == key)
+
+
+def test_quota_show_and_set_quota(people: None, runtime: Runtime, cli: Any) -> None:
+    make_user(runtime, "bob")
+    assert cli("--user", "root", "user", "set-plan", "alice", "free").code == 0
+    _seed(runtime, "alice", 2, {"fireworks": 12.5, "local": 40.0})
+    _seed(runtime, "bob", 5, {"fireworks": 99.0})
+    data = cli("--user", "alice", "--json", "quota", "show").json()
+    assert data["user"] == "alice" and data["plan"] == "free"
+    # Only alice's rows; local transcription costs nothing.
+    assert _row(data, "templates")["used"] == 2
+    minutes = _row(data, "transcription_minutes_per_month")
+    assert minutes["used"] == 12.5 and minutes["value"] == 300
+    assert minutes["remaining"] == 287.5 and minutes["resets_at"] == data["period_end"]
+    assert _row(data, "templates")["resets_at"] is None  # a standing limit
+    # A custom limit, then back to the plan.
+    res = cli(
+        "--user", "root", "user", "set-quota", "alice", "templates=5", "--until", "2099-01-01"
+    )
+    assert res.code == 0, res.stderr
+    got = _row(cli("--user", "root", "--json", "quota", "show", "alice").json(), "templates")
+    assert (got["value"], got["remaining"]) == (5, 3) and got["origin"].startswith("custom until")
+    assert cli("--user", "root", "user", "set-quota", "alice", "templates", "--reset").code == 0
+    got = _row(cli("--user", "alice", "--json", "quota", "show").json(), "templates")
+    assert got["origin"] == "plan free"
+    audit = cli("--user", "root", "--json", "audit", "list").json()
+    assert [e["action"] for e in audit[:2]] == ["user.set_quota", "user.set_quota"]
+
+
+@pytest.mark.parametrize(
+    ("user", "args", "code", "fragment"),
+    [
+        ("alice", ("user", "set-quota", "alice", "templates=9"), 2, "only an admin"),
+        ("alice", ("quota", "show", "root"), 2, "only an admin"),
+        ("root", ("user", "set-quota", "alice", "minutes=9"), 2, "unknown limit 'minutes'"),
+        ("root", ("user", "set-quota", "alice", "templates=-2"), 2, "is not a limit"),
+        ("root", ("user", "set-quota", "alice", "templates=2", "--until", "soon"), 2, "--until"),
+        ("root", ("user", "set-quota", "nobody", "templates=2"), 3, "unknown user 'nobody'"),
+        (
+            "root",
+            ("user", "set-quota", "alice", "templates", "--reset", "--until", "2030-01-01"),
+            2,
+            "exclude",
+        ),
+    ],
+)
+def test_quota_bad_input(
+    people: None, cli: Any, user: str, args: tuple[str, ...], code: int, fragment: str
+) -> None:
+    res = cli("--user", user, *args)
+    assert res.code == code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], res.stderr
+    got = _row(cli("--user", "root", "--json", "quota", "show", "alice").json(), "templates")
+    assert got["origin"].startswith("plan")

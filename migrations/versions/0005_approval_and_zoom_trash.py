@@ -1,5 +1,6 @@
 """The approval gate (presets', templates' `approval`; output_targets' state) and Zoom
-cloud cleanup (templates' zoom_trash_after_days; recordings: each trash call)
+cloud cleanup (templates' zoom_trash_after_days; recordings: each trash call); custom
+quotas granted until a date (quota_overrides.until)
 
 Revision ID: 0005
 Revises: 0004
@@ -29,6 +30,9 @@ def upgrade() -> None:
             batch.alter_column("approval", server_default=None)
     with op.batch_alter_table("templates") as batch:
         batch.add_column(sa.Column("zoom_trash_after_days", sa.Integer(), nullable=True))
+    with op.batch_alter_table("quota_overrides") as batch:
+        # A custom limit may be granted until a date (docs/quotas.md); None: for good.
+        batch.add_column(sa.Column("until", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("output_targets") as batch:
         # None: no gate; "awaiting": held for `leap approve`; "approved".
         batch.add_column(sa.Column("approval", sa.String(length=16), nullable=True))
@@ -51,6 +55,8 @@ def downgrade() -> None:
         batch.drop_column("publish_at")
         batch.drop_column("approved_at")
         batch.drop_column("approval")
+    with op.batch_alter_table("quota_overrides") as batch:
+        batch.drop_column("until")
     with op.batch_alter_table("templates") as batch:
         batch.drop_column("zoom_trash_after_days")
     for table in ("templates", "output_presets"):

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from leap.cli._filters import day_start, parse_date
 from leap.cli._run import state_of
 from leap.domain import Role
-from leap.services import users
+from leap.errors import UsageError
+from leap.services import quotas, users
 from leap.views import user_view
 
 app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -95,6 +97,35 @@ def set_plan(ctx: typer.Context, name: str, plan: str) -> None:
     with state.context() as c:
         view = user_view(users.set_plan(c, name, plan))
     state.output.done(view, f"user '{name}' is on plan '{plan}'")
+
+
+@app.command("set-quota")
+def set_quota(
+    ctx: typer.Context,
+    name: str,
+    items: Annotated[list[str], typer.Argument(metavar="KEY=VALUE... | KEY...")],
+    until: Annotated[
+        str | None, typer.Option("--until", help="Custom limit until this date (YYYY-MM-DD).")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Back to the plan's limit.")] = False,
+) -> None:
+    """Give one user a custom limit, for good or --until a date, or --reset it (admin only)."""
+    state = state_of(ctx)
+    if reset and until is not None:
+        raise UsageError("--reset and --until exclude each other")
+    end = day_start(parse_date(until, option="--until")) if until is not None else None
+    with state.context() as c:
+        if reset:
+            quotas.set_quota(c, name, [], items, None)
+        else:
+            quotas.set_quota(c, name, items, [], end)
+    state.output.done(
+        {"user": name, "reset" if reset else "set": items, "until": until},
+        f"user '{name}': "
+        + ("back to the plan for " if reset else "custom ")
+        + ", ".join(items)
+        + (f" until {until}" if until else ""),
+    )
 
 
 @app.command("set-timezone")

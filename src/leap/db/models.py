@@ -72,6 +72,7 @@ class QuotaOverride(UserOwned, Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64))
     value: Mapped[float | None] = mapped_column(Float)  # None: unlimited
+    until: Mapped[datetime | None] = mapped_column()  # None: for good (docs/quotas.md)
 
 
 class UsageEvent(UserOwned, Base):

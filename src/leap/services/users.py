@@ -77,6 +77,12 @@ def _target(ctx: Context, name: str) -> User:
     return user
 
 
+def target_user(ctx: Context, name: str | None) -> User:
+    """The user a command is about: NAME (oneself, or anyone for an admin), or the acting
+    user when none is named."""
+    return current_user(ctx) if name is None else _target(ctx, name)
+
+
 def _actor(ctx: Context) -> tuple[int, str]:
     me = current_user(ctx)
     return me.id, me.name

@@ -1,0 +1,166 @@
+"""Quotas: a user's limits (their plan's, with custom overrides on top), what they used in
+the current period, and what remains (docs/quotas.md). Reading only: enforcement comes with
+the reservations of issue 17's next slice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from leap.context import Context
+from leap.db.models import (
+    AutomationJob,
+    InputSource,
+    OutputPreset,
+    OutputTarget,
+    PipelineRun,
+    QuotaOverride,
+    Template,
+    UsageEvent,
+    User,
+)
+from leap.db.scope import Scope
+from leap.domain import RunStatus, TargetStatus
+from leap.errors import UsageError
+from leap.services import audit, usage
+from leap.services.users import require_admin, target_user
+from leap.specs.quota import LIMITS, parse_assignment, period
+from leap.views import iso
+
+
+def limits(ctx: Context, user: User, now: datetime) -> dict[str, tuple[Any, str]]:
+    """Each limit and where it comes from ("plan NAME", "custom", "custom until …")."""
+    plan = user.plan.limits if user.plan is not None else {}
+    name = f"plan {user.plan.name}" if user.plan is not None else "no plan"
+    out: dict[str, tuple[Any, str]] = {k: (plan.get(k), name) for k in LIMITS}
+    for o in ctx.repos.quota_overrides.list(user_id=user.id):
+        if o.key in LIMITS and (o.until is None or o.until > now):
+            value = o.value if o.value is None or not LIMITS[o.key].whole else int(o.value)
+            out[o.key] = (value, "custom" if o.until is None else f"custom until {iso(o.until)}")
+    return out
+
+
+def used(ctx: Context, user: User, start: datetime, end: datetime) -> dict[str, float | None]:
+    """What the user used in [start, end) (period limits) and has now (standing ones); None
+    where LEAP does not measure it yet (storage)."""
+    s = ctx.session
+
+    def scalar(stmt: Any) -> float:
+        return float(s.scalar(stmt) or 0)
+
+    between = (start, end)
+    ev = UsageEvent
+    paid = ev.detail["provider"].as_string().is_distinct_from("local")
+    uploads = (
+        select(OutputTarget.platform, func.count())
+        .where(
+            OutputTarget.status == TargetStatus.UPLOADED.value,
+            OutputTarget.uploaded_at >= between[0],
+            OutputTarget.uploaded_at < between[1],
+        )
+        .group_by(OutputTarget.platform)
+    )
+    per_platform = {str(p): int(n) for p, n in s.execute(uploads)}
+    run_time = PipelineRun.created_at
+    return {
+        "recordings_per_month": scalar(
+            select(func.count(func.distinct(PipelineRun.recording_id))).where(
+                run_time >= start, run_time < end
+            )
+        ),
+        "transcription_minutes_per_month": scalar(
+            select(func.sum(ev.amount)).where(
+                ev.kind == usage.TRANSCRIPTION_MINUTES, paid, ev.at >= start, ev.at < end
+            )
+        ),
+        "llm_tokens_per_month": scalar(
+            select(func.sum(ev.amount)).where(
+                ev.kind == usage.LLM_TOKENS, ev.at >= start, ev.at < end
+            )
+        ),
+        "uploads_per_month": float(sum(per_platform.values())),
+        "youtube_uploads_per_month": float(per_platform.get("youtube", 0)),
+        "vk_uploads_per_month": float(per_platform.get("vk", 0)),
+        "storage_gb": None,
+        "templates": scalar(select(func.count(Template.id))),
+        "presets": scalar(select(func.count(OutputPreset.id))),
+        "sources": scalar(select(func.count(InputSource.id))),
+        "automation_jobs": scalar(select(func.count(AutomationJob.id))),
+        "concurrent_runs": scalar(
+            select(func.count(PipelineRun.id)).where(PipelineRun.status == RunStatus.ACTIVE.value)
+        ),
+    }
+
+
+def show(ctx: Context, name: str | None, now: datetime) -> dict[str, Any]:
+    """`leap quota show [--user-name NAME]`: limits, use, what remains and when the period
+    resets, in the user's timezone. An admin may name anyone; a user sees their own."""
+    user = target_user(ctx, name)
+    tz = ZoneInfo(user.timezone)
+    start, end = period(user.created_at, now, tz)
+    # The named user's rows: an admin reading another user's quota reads through that
+    # user's scope, never anyone else's rows.
+    with ctx.as_scope(Scope.for_user(user.id, is_admin=ctx.scope.is_admin)):
+        have = limits(ctx, user, now)
+        use = used(ctx, user, start, end)
+    rows = []
+    for key, spec in LIMITS.items():
+        limit, origin = have[key]
+        amount = use[key]
+        rows.append(
+            {
+                "limit": key,
+                "value": limit,
+                "used": amount,
+                "remaining": None if limit is None or amount is None else max(limit - amount, 0),
+                "origin": origin,
+                "resets_at": end.isoformat() if spec.period else None,
+            }
+        )
+    return {
+        "user": user.name,
+        "plan": user.plan.name if user.plan is not None else None,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "limits": rows,
+    }
+
+
+def set_quota(
+    ctx: Context, name: str, assignments: list[str], resets: list[str], until: datetime | None
+) -> None:
+    """(admin) `leap user set-quota NAME key=value ... [--until DATE]` and `KEY --reset`."""
+    require_admin(ctx)
+    if not assignments and not resets:
+        raise UsageError("give KEY=VALUE to set, or --reset KEY")
+    user = target_user(ctx, name)
+    changes = [parse_assignment(a) for a in assignments]
+    for key in resets:
+        if key not in LIMITS:
+            raise UsageError(f"unknown limit '{key[:40]}'")
+    with ctx.as_scope(Scope.for_user(user.id, is_admin=ctx.scope.is_admin)):
+        for key, value in changes:
+            row = ctx.repos.quota_overrides.find(user_id=user.id, key=key)
+            if row is None:
+                ctx.repos.quota_overrides.add(
+                    QuotaOverride(user_id=user.id, key=key, value=value, until=until)
+                )
+            else:
+                row.value, row.until = value, until
+        for key in resets:
+            ctx.repos.quota_overrides.delete_where(user_id=user.id, key=key)
+    me = ctx.repos.users.require(ctx.scope.user_id) if ctx.scope.user_id else None
+    if me is not None:
+        audit.record(
+            ctx,
+            owner_id=me.id,
+            actor=me.name,
+            action="user.set_quota",
+            subject=user.name,
+            set={k: v for k, v in changes},
+            reset=resets,
+            until=iso(until),
+        )
