@@ -50,15 +50,7 @@ def edit(
         if not title.strip() or len(title.strip()) > 80:
             raise UsageError("--title: 1 to 80 characters")
         plan.title = title.strip()
-    me = ctx.repos.users.require(ctx.scope.user_id) if ctx.scope.user_id else None
-    if me is not None:
-        audit.record(
-            ctx,
-            owner_id=me.id,
-            actor=me.name,
-            action="plan.edit",
-            subject=name,
-            before=before,
-            after=plan.limits,
-        )
+    audit.record_run(
+        ctx, action="plan.edit", selection=name, result="ok", before=before, after=plan.limits
+    )
     return view(plan)

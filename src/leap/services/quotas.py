@@ -152,15 +152,12 @@ def set_quota(
                 row.value, row.until = value, until
         for key in resets:
             ctx.repos.quota_overrides.delete_where(user_id=user.id, key=key)
-    me = ctx.repos.users.require(ctx.scope.user_id) if ctx.scope.user_id else None
-    if me is not None:
-        audit.record(
-            ctx,
-            owner_id=me.id,
-            actor=me.name,
-            action="user.set_quota",
-            subject=user.name,
-            set={k: v for k, v in changes},
-            reset=resets,
-            until=iso(until),
-        )
+    audit.record_run(
+        ctx,
+        action="user.set_quota",
+        selection=user.name,
+        result="ok",
+        set=dict(changes),
+        reset=resets,
+        until=iso(until),
+    )
