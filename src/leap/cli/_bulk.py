@@ -60,28 +60,22 @@ def walk(
 
 
 def describe(f: RecordingFilter) -> str:
-    """FILTERS written back as options, for the audit trail."""
-    parts = [f"--status {s}" for s in f.statuses]
-    for option, value in (
-        ("--template", f.template),
-        ("--source", f.source),
-        ("--search", f.search),
-        ("--limit", f.limit),
-    ):
+    """FILTERS written back for the audit trail (`template=lectures status=failed`)."""
+    parts = [f"status={s}" for s in f.statuses]
+    for name in ("template", "source", "mapped", "blank", "search", "limit"):
+        value = getattr(f, name)
         if value is not None:
-            parts.append(f"{option} {value}")
-    if f.mapped is not None:
-        parts.append("--mapped" if f.mapped else "--unmapped")
-    if f.blank is not None:
-        parts.append("--blank" if f.blank else "--no-blank")
+            parts.append(f"{name}={value}")
     if f.failed:
-        parts.append("--failed")
+        parts.append("failed")
     if f.awaiting_approval:
-        parts.append("--awaiting-approval")
-    if f.date_from is not None:
-        parts.append(f"--from {f.date_from.date()}")
-    if f.date_to is not None:
-        parts.append(f"--before {f.date_to.date()}")
+        parts.append("awaiting-approval")
+    if f.offset:
+        parts.append(f"offset={f.offset}")
+    for name in ("date_from", "date_to"):
+        when = getattr(f, name)
+        if when is not None:
+            parts.append(f"{name.removeprefix('date_')}={when.date().isoformat()}")
     text = " ".join(parts) or "(all)"
     return text if len(text) <= 100 else text[:97] + "..."
 

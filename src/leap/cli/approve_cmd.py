@@ -12,7 +12,7 @@ from leap.cli import _filters as F
 from leap.cli import _plan
 from leap.cli import _selection as Sel
 from leap.cli._run import AppState, state_of
-from leap.cli.pipeline_cmd import _Sender, _warn_without_daemon
+from leap.cli.pipeline_cmd import _in_order, _Sender, _warn_without_daemon
 from leap.db.base import utcnow
 from leap.errors import LeapError, PartialFailure, QueueUnavailable, UsageError
 from leap.providers.http import make_http_client
@@ -162,11 +162,6 @@ def _not_found(rid: int) -> dict[str, Any]:
         "error": f"recording {rid} not found",
         "exit_code": 3,
     }
-
-
-def _in_order(ids: list[int], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    order = {rid: n for n, rid in enumerate(ids)}
-    return sorted(rows, key=lambda r: order.get(r["recording_id"], len(order)))
 
 
 def _report(state: AppState, rows: list[dict[str, Any]], sender: _Sender) -> None:

@@ -454,10 +454,7 @@ def _one_error(row: dict[str, Any], total: int) -> str:
     if text.startswith(f"recording {rid} "):
         return text
     if row.get("exit_code") == CONFLICT and total == 1:
-        text += (
-            f": 'leap status {rid}' follows it; if its process stopped, "
-            f"'leap process {rid} --now' resumes it; 'leap cancel {rid}' stops it"
-        )
+        text += runs.FOLLOW.format(rid=rid)
     return f"recording {rid}: {text}" if total == 1 else text
 
 

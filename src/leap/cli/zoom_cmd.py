@@ -11,6 +11,7 @@ import typer
 from leap.cli import _filters as F
 from leap.cli import _plan
 from leap.cli import _selection as Sel
+from leap.cli._bulk import describe
 from leap.cli._run import AppState, state_of
 from leap.db.base import utcnow
 from leap.errors import NotFound, PartialFailure, UsageError
@@ -119,23 +120,7 @@ def _rows(chosen: list[int], items: list[PlanItem]) -> list[dict[str, Any]]:
 
 def _selection(given: list[int] | None, filters: RecordingFilter, older_than: str | None) -> str:
     """What was selected, for the audit trail: the ids as ranges, or the filters given."""
-    if given is not None:
-        text = Sel.summary(given)
-    else:
-        parts = [f"status={s}" for s in filters.statuses]
-        for name in ("template", "source", "mapped", "blank", "search", "limit"):
-            value = getattr(filters, name)
-            if value is not None:
-                parts.append(f"{name}={value}")
-        if filters.failed:
-            parts.append("failed")
-        if filters.offset:
-            parts.append(f"offset={filters.offset}")
-        for name in ("date_from", "date_to"):
-            when = getattr(filters, name)
-            if when is not None:
-                parts.append(f"{name.removeprefix('date_')}={when.date().isoformat()}")
-        text = " ".join(parts)
+    text = Sel.summary(given) if given is not None else describe(filters)
     return text + (f" older-than={older_than.strip()}" if older_than is not None else "")
 
 

@@ -18,8 +18,8 @@ from leap.specs import startable
 from leap.specs.processing import Resolved, processing_layers, resolve
 
 STAGE_TASK = "leap.stage"
-# What to do about a recording that is being processed.
-_FOLLOW = (
+# What to do about a recording that is being processed (also the CLI's line for it).
+FOLLOW = (
     ": 'leap status {rid}' follows it; if its process stopped, "
     "'leap process {rid} --now' resumes it; 'leap cancel {rid}' stops it"
 )
@@ -55,7 +55,7 @@ def start_run(
     # nothing either way (outputs are reused), and its caller wants the run.
     decision = startable.decide(facts, planned, force=force, skip_done=False)
     if not decision.act:
-        hint = _FOLLOW.format(rid=rec.id) if decision.exit_code == startable.CONFLICT else ""
+        hint = FOLLOW.format(rid=rec.id) if decision.exit_code == startable.CONFLICT else ""
         raise _REFUSAL.get(decision.exit_code, UsageError)(
             f"recording {rec.id}: {decision.reason}{hint}"
         )
@@ -75,7 +75,7 @@ def start_run(
         ctx.session.refresh(rec)
         raise Conflict(
             f"recording {rec.id}: already being processed (run {rec.active_run_id})"
-            + _FOLLOW.format(rid=rec.id)
+            + FOLLOW.format(rid=rec.id)
         )
     now = utcnow()
     attempts = int(cfg.values["retries"]["max_attempts"])
