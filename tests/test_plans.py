@@ -193,7 +193,11 @@ def _seed(runtime: Runtime, name: str, templates: int, minutes: dict[str, float]
         for provider, amount in minutes.items():
             ctx.repos.usage.add(
                 m.UsageEvent(
-                    kind="transcription_minutes", amount=amount, detail={"provider": provider}
+                    kind="local_transcription_minutes"
+                    if provider == "local"
+                    else "transcription_minutes",
+                    amount=amount,
+                    detail={"provider": provider},
                 )
             )
 

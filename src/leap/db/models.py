@@ -77,11 +77,18 @@ class QuotaOverride(UserOwned, Timestamped, Base):
 
 class UsageEvent(UserOwned, Base):
     __tablename__ = "usage_events"
-    __table_args__ = (Index("ix_usage_events_user_kind_at", "user_id", "kind", "at"),)
+    __table_args__ = (
+        Index("ix_usage_events_user_kind_at", "user_id", "kind", "at"),
+        Index("ix_usage_events_at_kind", "at", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))  # e.g. transcription_minutes, llm_tokens
+    kind: Mapped[str] = mapped_column(String(64))  # services/usage.py: KINDS
     amount: Mapped[float] = mapped_column(Float)
+    # What the event pays for ("upload:12", "transcribe:40", "recording:7:2026-11-05"): a
+    # reservation made again for the same thing (a retry, a second daemon) finds this row
+    # instead of taking a second unit. None for events that reserve nothing.
+    ref: Mapped[str | None] = mapped_column(String(160), unique=True)
     recording_id: Mapped[int | None] = mapped_column(
         ForeignKey("recordings.id", ondelete="SET NULL")
     )

@@ -189,7 +189,9 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             usage.record(
                 ctx,
                 sc.scope.user_id or 0,
-                usage.TRANSCRIPTION_MINUTES,
+                usage.LOCAL_TRANSCRIPTION_MINUTES
+                if provider == "local"
+                else usage.TRANSCRIPTION_MINUTES,
                 minutes,
                 recording_id=sc.recording_id,
                 provider=provider,

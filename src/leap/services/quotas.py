@@ -15,7 +15,6 @@ from leap.db.models import (
     AutomationJob,
     InputSource,
     OutputPreset,
-    OutputTarget,
     PipelineRun,
     QuotaOverride,
     Template,
@@ -23,11 +22,11 @@ from leap.db.models import (
     User,
 )
 from leap.db.scope import Scope
-from leap.domain import RunStatus, TargetStatus
+from leap.domain import RunStatus
 from leap.errors import UsageError
-from leap.services import audit, usage
+from leap.services import audit
 from leap.services.users import require_admin, target_user
-from leap.specs.quota import LIMITS, parse_assignment, period
+from leap.specs.quota import COUNTS, LIMITS, parse_assignment, period
 from leap.views import iso
 
 
@@ -44,55 +43,35 @@ def limits(ctx: Context, user: User, now: datetime) -> dict[str, tuple[Any, str]
 
 
 def used(ctx: Context, user: User, start: datetime, end: datetime) -> dict[str, float | None]:
-    """What the user used in [start, end) (period limits) and has now (standing ones); None
-    where LEAP does not measure it yet (storage)."""
+    """What the user used in [start, end) (period limits: the sum of their metered events,
+    reservations included) and has now (standing ones); None where LEAP does not measure it
+    (storage, measured on disk by `storage_used`)."""
     s = ctx.session
-
-    def scalar(stmt: Any) -> float:
-        return float(s.scalar(stmt) or 0)
-
-    between = (start, end)
     ev = UsageEvent
-    paid = ev.detail["provider"].as_string().is_distinct_from("local")
-    uploads = (
-        select(OutputTarget.platform, func.count())
-        .where(
-            OutputTarget.status == TargetStatus.UPLOADED.value,
-            OutputTarget.uploaded_at >= between[0],
-            OutputTarget.uploaded_at < between[1],
+    sums = {
+        str(kind): float(total or 0)
+        for kind, total in s.execute(
+            select(ev.kind, func.sum(ev.amount))
+            .where(ev.user_id == user.id, ev.at >= start, ev.at < end)
+            .group_by(ev.kind)
         )
-        .group_by(OutputTarget.platform)
-    )
-    per_platform = {str(p): int(n) for p, n in s.execute(uploads)}
-    run_time = PipelineRun.created_at
-    return {
-        "recordings_per_month": scalar(
-            select(func.count(func.distinct(PipelineRun.recording_id))).where(
-                run_time >= start, run_time < end
-            )
-        ),
-        "transcription_minutes_per_month": scalar(
-            select(func.sum(ev.amount)).where(
-                ev.kind == usage.TRANSCRIPTION_MINUTES, paid, ev.at >= start, ev.at < end
-            )
-        ),
-        "llm_tokens_per_month": scalar(
-            select(func.sum(ev.amount)).where(
-                ev.kind == usage.LLM_TOKENS, ev.at >= start, ev.at < end
-            )
-        ),
-        "uploads_per_month": float(sum(per_platform.values())),
-        "youtube_uploads_per_month": float(per_platform.get("youtube", 0)),
-        "vk_uploads_per_month": float(per_platform.get("vk", 0)),
-        "storage_gb": None,
-        "templates": scalar(select(func.count(Template.id))),
-        "presets": scalar(select(func.count(OutputPreset.id))),
-        "sources": scalar(select(func.count(InputSource.id))),
-        "automation_jobs": scalar(select(func.count(AutomationJob.id))),
-        "concurrent_runs": scalar(
-            select(func.count(PipelineRun.id)).where(PipelineRun.status == RunStatus.ACTIVE.value)
-        ),
     }
+
+    def count(model: Any, *where: Any) -> float:
+        return float(s.scalar(select(func.count(model.id)).where(*where)) or 0)
+
+    out: dict[str, float | None] = {
+        key: sum(sums.get(kind, 0.0) for kind in kinds) for key, kinds in COUNTS.items()
+    }
+    out |= {
+        "storage_gb": None,
+        "templates": count(Template),
+        "presets": count(OutputPreset),
+        "sources": count(InputSource),
+        "automation_jobs": count(AutomationJob),
+        "concurrent_runs": count(PipelineRun, PipelineRun.status == RunStatus.ACTIVE.value),
+    }
+    return out
 
 
 def show(ctx: Context, name: str | None, now: datetime) -> dict[str, Any]:

@@ -8,8 +8,27 @@ from typing import Any
 from leap.context import Context
 from leap.db.models import UsageEvent
 
-TRANSCRIPTION_MINUTES = "transcription_minutes"
+# The kinds of metered event (usage_events.kind). A quota limit sums some of them
+# (specs/quota.py: COUNTS); local transcription and folder exports are free and only shown.
+RECORDINGS = "recordings"  # a recording processed: once per recording per period
+TRANSCRIPTION_MINUTES = "transcription_minutes"  # audio minutes sent to a paid API
+LOCAL_TRANSCRIPTION_MINUTES = "local_transcription_minutes"
 LLM_TOKENS = "llm_tokens"
+YOUTUBE_UPLOADS = "youtube_uploads"
+VK_UPLOADS = "vk_uploads"
+KINDS = (
+    RECORDINGS,
+    TRANSCRIPTION_MINUTES,
+    LOCAL_TRANSCRIPTION_MINUTES,
+    LLM_TOKENS,
+    YOUTUBE_UPLOADS,
+    VK_UPLOADS,
+)
+
+
+def upload_kind(platform: str) -> str | None:
+    """The metered kind of an upload to `platform`; None for an export to a folder."""
+    return {"youtube": YOUTUBE_UPLOADS, "vk": VK_UPLOADS}.get(platform)
 
 
 def record(

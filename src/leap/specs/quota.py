@@ -45,6 +45,15 @@ LIMITS: dict[str, Limit] = {
         Limit("concurrent_runs", "pipeline runs in progress at once", period=False),
     )
 }
+# The metered kinds (services/usage.py) each period limit sums; standing limits count rows.
+COUNTS: dict[str, tuple[str, ...]] = {
+    "recordings_per_month": ("recordings",),
+    "transcription_minutes_per_month": ("transcription_minutes",),
+    "llm_tokens_per_month": ("llm_tokens",),
+    "uploads_per_month": ("youtube_uploads", "vk_uploads"),
+    "youtube_uploads_per_month": ("youtube_uploads",),
+    "vk_uploads_per_month": ("vk_uploads",),
+}
 # Words that set a limit back to unlimited.
 UNLIMITED = ("unlimited", "none")
 # Beyond any real use, and still exact as a float: a typo, not a limit.
