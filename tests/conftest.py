@@ -177,6 +177,14 @@ def make_user(runtime: Runtime, name: str, role: Role = Role.USER) -> Scope:
         return Scope.for_user(user.id, is_admin=role == Role.ADMIN)
 
 
+def put_on_plan(runtime: Runtime, name: str, plan: str) -> None:
+    """Move a user to another plan (e.g. `enterprise`, unlimited, where a test's volume is
+    not about quotas)."""
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        user = ctx.repos.users.require_name(name)
+        user.plan_id = ctx.repos.plans.require_name(plan).id
+
+
 @dataclass
 class CliResult:
     code: int

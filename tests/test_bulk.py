@@ -23,7 +23,7 @@ from leap.specs import startable
 from leap.specs.startable import Facts
 from leap.tasks import TaskQueue
 from tests import media
-from tests.conftest import make_user
+from tests.conftest import make_user, put_on_plan
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 VERBS = ("process", "download", "trim", "transcribe", "topics", "subtitles", "upload")
@@ -344,6 +344,7 @@ def test_pages_cost_the_same_number_of_statements(
     mixed: dict[str, int], runtime: Runtime, cli: Any, statements: list[str], settings: Any
 ) -> None:
     _many(runtime, 1_100)  # three pages of 500 with the mixed set
+    put_on_plan(runtime, "alice", "enterprise")  # no quota in the way
     statements.clear()
     dry = cli("--user", "alice", "--json", "process", "--search", "many", "--dry-run")
     assert dry.code == 0 and len(dry.json()) == 1_100
@@ -374,6 +375,7 @@ def test_keyset_paging_neither_skips_nor_repeats(
     # --status initialized: each page started leaves the filter; OFFSET paging would skip
     # a page's worth of recordings after every page.
     _many(runtime, 1_020)
+    put_on_plan(runtime, "alice", "enterprise")  # no quota in the way
     res = cli("--user", "alice", "--json", "process", "--status", "initialized", "--force")
     started = [r["recording_id"] for r in res.json() if r["run_id"]]
     # + fresh, blank and unmapped (forced); the dead credential still refuses.

@@ -83,7 +83,7 @@ def test_admin_manages_users(leap_env: dict[str, str], cli: Any) -> None:
     rows = cli("--user", "root", "--json", "user", "list").json()
     assert [(r["name"], r["plan"], r["timezone"]) for r in rows] == [
         ("alice", "plus", "Europe/Moscow"),
-        ("root", "free", "UTC"),
+        ("root", "enterprise", "UTC"),
     ]
     assert cli("--user", "root", "user", "set-plan", "alice", "pro").code == 0
     assert cli("--user", "root", "user", "disable", "alice").code == 0

@@ -228,6 +228,14 @@ def test_ten_recordings_published_to_youtube_and_vk(
         assert t["yt"]["status"] == "uploaded" and t["yt"]["url"].startswith("https://youtu.be/")
         assert t["vk"]["status"] == "uploaded" and "video" in t["vk"]["url"]
     assert all(r["attempts"] == 1 for r in stage_rows(rt))
+    # Usage equals the work done (docs/quotas.md): a recording and one upload per platform
+    # each, settled (no reservation left open).
+    with open_context(rt, Scope.system_scope()) as ctx:
+        events = [(e.kind, e.recording_id, e.amount, e.detail) for e in ctx.repos.usage.list()]
+    for kind in ("recordings", "youtube_uploads", "vk_uploads"):
+        assert sorted(rid for k, rid, _, _ in events if k == kind) == sorted(ids), kind
+    assert len(events) == 30 and all(amount == 1 for _, _, amount, _ in events)
+    assert not any(detail.get("reserved") for *_, detail in events)
     rt.dispose()
 
 
@@ -315,6 +323,56 @@ def test_quota_exhaustion_defers_then_completes_after_the_reset(
     for rid in ids:
         t = targets(cli, rid)
         assert t["yt"]["status"] == "uploaded" and t["vk"]["status"] == "uploaded"
+    rt.dispose()
+
+
+def test_our_upload_quota_defers_uploads_to_the_reset_and_never_fails_them(
+    cli: Any, tmp_path: Path, platforms: Platforms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LEAP's own quota (docs/quotas.md): past the user's YouTube uploads, leapd parks the
+    targets until the period resets instead of failing them; VK, not limited, goes on."""
+    platforms.env["LEAP_WORKER__COUNT"] = "1"
+    install(cli, tmp_path, platforms, monkeypatch, presets=["yt", "vk"], recordings=4)
+    me = cli("--json", "whoami").json()["name"]
+    assert cli("user", "set-quota", me, "youtube_uploads_per_month=2").code == 0
+    log = tmp_path / "leapd.log"
+    rt = runtime_for(platforms.env, monkeypatch)
+    proc = start_leapd(platforms.env, log)
+    try:
+        ids = process_all(cli)
+        rows = wait_until(lambda: stage_rows(rt), settled, 180, "uploads to wait", log)
+        waiting = [r for r in rows if r["name"] == "upload" and r["status"] == "queued"]
+        assert len(waiting) == 2
+        assert all(r["not_before"] > utcnow() + timedelta(hours=1) for r in waiting)
+        assert platforms.youtube.video_count == 2 and platforms.vk.video_count == 4
+        held = [targets(cli, rid)["yt"] for rid in ids]
+        deferred = [t for t in held if t["status"] == "deferred"]
+        assert len(deferred) == 2
+        assert "quota youtube_uploads_per_month reached: 2 of 2 used (custom)" in str(
+            deferred[0]["error"]
+        )
+        # The period resets (simulated: a higher limit, and the waits are due).
+        assert cli("user", "set-quota", me, "youtube_uploads_per_month=10").code == 0
+        with open_context(rt, Scope.system_scope()) as ctx:
+            for r in waiting:
+                ctx.repos.stages.update_where(
+                    {"not_before": utcnow(), "queued_at": utcnow() - timedelta(minutes=5)},
+                    id=r["id"],
+                )
+        wait_until(
+            lambda: stage_rows(rt),
+            lambda rows: all(r["status"] == "done" for r in rows),
+            120,
+            "the held uploads to finish",
+            log,
+        )
+    finally:
+        assert stop(proc) == 0
+    assert platforms.youtube.video_count == 4 and platforms.vk.video_count == 4
+    with open_context(rt, Scope.system_scope()) as ctx:
+        events = [(e.kind, e.detail) for e in ctx.repos.usage.list()]
+    assert sum(1 for k, _ in events if k == "youtube_uploads") == 4
+    assert not any(d.get("reserved") for _, d in events)
     rt.dispose()
 
 

@@ -120,6 +120,30 @@ def test_six_recordings_get_transcripts_topics_and_subtitles(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+    # Usage equals the work done (docs/quotas.md): one unit per recording, the billed
+    # minutes and the tokens the API reported, and nothing left as a reservation.
+    with open_context(rt, Scope.system_scope()) as ctx:
+        events = [
+            (e.kind, e.recording_id, e.amount, dict(e.detail)) for e in ctx.repos.usage.list()
+        ]
+    done = {(rid, name): result for rid, name, _, result in stages(rt)}
+
+    def per_recording(kind: str) -> dict[int | None, float]:
+        return {rid: amount for k, rid, amount, _ in events if k == kind}
+
+    assert sorted(k for k, *_ in events) == sorted(
+        ["recordings", "transcription_minutes", "llm_tokens"] * 6
+    )
+    assert per_recording("recordings") == {rid: 1.0 for rid, name in done if name == "download"}
+    for (rid, name), result in done.items():
+        if name == "transcribe":
+            assert per_recording("transcription_minutes")[rid] == pytest.approx(
+                result["minutes"], abs=0.01
+            )
+            assert result["minutes"] > 0.3  # ~28 s of audio, trimmed
+        if name == "topics":
+            assert per_recording("llm_tokens")[rid] == result["tokens"] > 0
+    assert not any(detail.get("reserved") for *_, detail in events)
     # Reading the results back is not what this test is about: in this process.
     rows = leap_here("--json", "recordings", "list", env=env)
     for rec in json.loads(rows.stdout):

@@ -18,6 +18,8 @@ LeapError (1)                 the operation failed
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from leap.logs import redact
 
 
@@ -49,7 +51,14 @@ class NotFound(LeapError):
 
 
 class QuotaExceeded(LeapError):
+    """Over a limit. `resets_at`: when the limit's period resets (None for a standing limit,
+    which frees up only when something is removed); leapd waits for it (docs/quotas.md)."""
+
     exit_code = 4
+
+    def __init__(self, message: str, resets_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.resets_at = resets_at
 
 
 class CredentialDead(LeapError):

@@ -17,7 +17,7 @@ from leap.context import Context
 from leap.db.models import Recording
 from leap.services import bulk_start
 from leap.services.recordings import RecordingFilter
-from leap.specs.startable import Decision
+from leap.specs.startable import QUOTA, Decision
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -123,12 +123,17 @@ class PlanPrinter:
         self.shown: list[dict[str, Any]] = []
         self.acting = 0
         self.skipped: dict[str, int] = {}
+        self.waiting = 0
 
     def add(self, decisions: Sequence[Decision]) -> None:
         for d in decisions:
-            row = _plan.row(d.recording_id, d.title, self.verb if d.act else _plan.SKIP, d.reason)
+            waits = not d.act and d.exit_code == QUOTA
+            would = self.verb if d.act else _plan.WAIT if waits else _plan.SKIP
+            row = _plan.row(d.recording_id, d.title, would, d.reason)
             if d.act:
                 self.acting += 1
+            elif waits:  # it fits once the quota resets (docs/quotas.md)
+                self.waiting += 1
             else:
                 kind = _plan.kind(d.reason)
                 self.skipped[kind] = self.skipped.get(kind, 0) + 1
@@ -146,4 +151,6 @@ class PlanPrinter:
             if total > len(self.shown):
                 title += f" (first {len(self.shown)} of {total:,}; --json lists all)"
             self.state.output.table(self.shown, _plan.COLUMNS, title=title, shorten="title")
-        self.state.output.message(_plan.counted(self.acting, self.skipped, self.verb))
+        self.state.output.message(
+            _plan.counted(self.acting, self.skipped, self.verb, waiting=self.waiting)
+        )

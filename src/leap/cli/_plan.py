@@ -15,6 +15,7 @@ from typing import Any
 from leap.cli._run import AppState
 
 SKIP = "skip"
+WAIT = "wait"  # would start, but the owner's quota does not fit it now (docs/quotas.md)
 COLUMNS = ("recording_id", "title", "would", "reason")
 
 
@@ -26,13 +27,18 @@ def summary(rows: Sequence[Mapping[str, Any]], verb: str, *, dry_run: bool = Tru
     """`dry run: 12 would process; 3 skipped (2 blank record, 1 running); nothing was
     changed`; before a real run (`dry_run=False`) the same counts as `plan: ...`, since the
     run itself follows."""
-    acting = sum(1 for r in rows if r["would"] != SKIP)
+    acting = sum(1 for r in rows if r["would"] not in (SKIP, WAIT))
     skipped = Counter(kind(r["reason"]) for r in rows if r["would"] == SKIP)
-    return counted(acting, skipped, verb, dry_run=dry_run)
+    waiting = sum(1 for r in rows if r["would"] == WAIT)
+    return counted(acting, skipped, verb, dry_run=dry_run, waiting=waiting)
 
 
-def counted(acting: int, skipped: Mapping[str, int], verb: str, *, dry_run: bool = True) -> str:
+def counted(
+    acting: int, skipped: Mapping[str, int], verb: str, *, dry_run: bool = True, waiting: int = 0
+) -> str:
     text = f"{'dry run' if dry_run else 'plan'}: {acting:,} would {verb}"
+    if waiting:
+        text += f"; {waiting:,} would wait for quota"
     if skipped:
         why = ", ".join(f"{n:,} {k}" for k, n in Counter(skipped).most_common())
         text += f"; {sum(skipped.values()):,} skipped ({why})"

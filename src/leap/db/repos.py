@@ -61,7 +61,7 @@ class Repo(Generic[M]):
         stmt = (
             select(self.model)
             .where(pk == id_)
-            .with_for_update()
+            .with_for_update(of=self.model)
             .execution_options(populate_existing=True)
         )
         obj = self.session.scalars(stmt).one_or_none()

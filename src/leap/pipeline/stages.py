@@ -26,7 +26,7 @@ from leap.pipeline.stage_api import StageContext, StageOutcome, section, setting
 from leap.pipeline.workspace import Workspace
 from leap.providers.download import DownloadAuthExpired, copy_local, download_http
 from leap.providers.http import RetryableError
-from leap.services import clients
+from leap.services import clients, metering
 from leap.services.users import path_policy
 
 MEDIA_TYPES = ("MP4", "M4A")
@@ -65,6 +65,10 @@ def run_download(sc: StageContext) -> StageOutcome:
         src = ctx.repos.sources.require(rec.source_id)
         files, kind, cred_id = list(rec.files), src.kind, src.credential_id
         policy = path_policy(ctx, ctx.repos.users.require(rec.user_id))
+        # A standing limit: media already at the plan's storage fails the download (exit 4)
+        # until some is removed; a download under it may end above it (its size is known
+        # only for some sources), and the next one waits.
+        metering.check_storage(ctx, rec.user_id, sc.runtime.settings.media_path)
     chosen = pick_file(files, sc.config["download"]["prefer"])
     dest = sc.workspace.path(_source_name(chosen))
 

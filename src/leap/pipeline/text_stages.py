@@ -13,8 +13,9 @@ from pydantic import SecretStr
 from leap.context import open_context
 from leap.domain import CredentialKind
 from leap.errors import ArtifactError, UsageError
-from leap.media.ffmpeg import locate
+from leap.media.ffmpeg import locate, probe
 from leap.media.ffmpeg_ops import detect_silence
+from leap.pipeline import metered
 from leap.pipeline.chunking import transcribe_audio
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting, section, setting
 from leap.pipeline.workspace import Workspace
@@ -147,26 +148,23 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
         transcript = _zoom_vtt(sc)
         if transcript is None:  # no Zoom transcript for this meeting: the fallback decides
             provider = str(cfg.get("fallback") or "local")
-    if transcript is None and provider == "fireworks-batch":
-        transcript = _batch(sc, Path(audio), language, prompt, model)
+    if transcript is None and provider in API_PROVIDERS:
+        # Paid minutes: reserved from the audio's duration before the first byte is sent,
+        # settled to what was billed (pipeline/metered.py). A retry of this run reuses the
+        # reservation; a --force run is a new call and a new reservation.
+        estimate = probe(locate(), Path(audio)).duration_s / 60.0
+        with metered.reserved(
+            sc,
+            usage.TRANSCRIPTION_MINUTES,
+            estimate,
+            f"transcribe:{sc.run_id}",
+            provider=provider,
+            model=model,
+        ) as settle:
+            transcript = _paid(sc, provider, model, Path(audio), language, prompt)
+            settle(usage_minutes(transcript))
     if transcript is None:
-        transcriber = make_transcriber(sc, provider, model)
-        chunks = sc.workspace.path("chunks")
-        chunks.mkdir(exist_ok=True)
-        transcript = transcribe_audio(
-            locate(),
-            Path(audio),
-            transcriber,
-            language=language,
-            prompt=prompt,
-            concurrency=setting(sc.config, "transcription.concurrency", int, 4, positive=True),
-            workdir=chunks,
-            progress=lambda f: sc.progress(f, "transcribing"),
-            # A local model gains nothing from chunks; an API gains parallel requests.
-            max_chunk_s=None
-            if provider == "local"
-            else setting(sc.config, "transcription.chunk_s", float, 960.0, positive=True),
-        )
+        transcript = _transcribe(sc, provider, model, Path(audio), language, prompt)
     silent: Filtered | None = None
     # The local model too: its VAD skips most silence, yet tiny.en still ran a "see you in the
     # next video" loop over a 12 s silent tail (benchmarks/bench_transcript_quality.py, the
@@ -184,14 +182,12 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
         transcript = replace(transcript, meta=transcript.meta | {"dropped_in_silence": gone})
     path = write_json(sc, TRANSCRIPT, transcript.to_storage())
     minutes = usage_minutes(transcript)
-    if provider != "zoom-vtt":
+    if provider == "local":  # free, and shown in `leap usage`
         with open_context(sc.runtime, sc.scope) as ctx:
             usage.record(
                 ctx,
                 sc.scope.user_id or 0,
-                usage.LOCAL_TRANSCRIPTION_MINUTES
-                if provider == "local"
-                else usage.TRANSCRIPTION_MINUTES,
+                usage.LOCAL_TRANSCRIPTION_MINUTES,
                 minutes,
                 recording_id=sc.recording_id,
                 provider=provider,
@@ -207,6 +203,46 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             "minutes": round(minutes, 2),
         }
         | (_dropped_summary(silent) if silent is not None else {}),
+    )
+
+
+def _paid(
+    sc: StageContext,
+    provider: str,
+    model: str | None,
+    audio: Path,
+    language: str | None,
+    prompt: str | None,
+) -> Transcript:
+    if provider == "fireworks-batch":
+        return _batch(sc, audio, language, prompt, model)
+    return _transcribe(sc, provider, model, audio, language, prompt)
+
+
+def _transcribe(
+    sc: StageContext,
+    provider: str,
+    model: str | None,
+    audio: Path,
+    language: str | None,
+    prompt: str | None,
+) -> Transcript:
+    transcriber = make_transcriber(sc, provider, model)
+    chunks = sc.workspace.path("chunks")
+    chunks.mkdir(exist_ok=True)
+    return transcribe_audio(
+        locate(),
+        audio,
+        transcriber,
+        language=language,
+        prompt=prompt,
+        concurrency=setting(sc.config, "transcription.concurrency", int, 4, positive=True),
+        workdir=chunks,
+        progress=lambda f: sc.progress(f, "transcribing"),
+        # A local model gains nothing from chunks; an API gains parallel requests.
+        max_chunk_s=None
+        if provider == "local"
+        else setting(sc.config, "transcription.chunk_s", float, 960.0, positive=True),
     )
 
 
@@ -296,22 +332,20 @@ def run_topics(sc: StageContext) -> StageOutcome:
         with open_context(sc.runtime, sc.scope) as ctx:
             title = ctx.repos.recordings.require(sc.recording_id).title
         try:
-            topics, used = extract_with_llm(
-                chat,
-                transcript,
-                language=language,
-                title=title,
-                max_topics=setting(sc.config, "topics.max_topics", int, 15, positive=True),
-            )
-            with open_context(sc.runtime, sc.scope) as ctx:
-                usage.record(
-                    ctx,
-                    sc.scope.user_id or 0,
-                    usage.LLM_TOKENS,
-                    used.total_tokens,
-                    recording_id=sc.recording_id,
-                    model=chat.model,
+            # Tokens are reserved from the transcript's length (about 3 characters a token,
+            # plus room for the answer) and settled to what the API reported.
+            estimate = sum(len(s.text) for s in transcript.segments) / 3 + 2000
+            with metered.reserved(
+                sc, usage.LLM_TOKENS, round(estimate), f"topics:{sc.run_id}", model=chat.model
+            ) as settle:
+                topics, used = extract_with_llm(
+                    chat,
+                    transcript,
+                    language=language,
+                    title=title,
+                    max_topics=setting(sc.config, "topics.max_topics", int, 15, positive=True),
                 )
+                settle(used.total_tokens)
             result["tokens"] = used.total_tokens
         except (TopicsParseError, BadAnswer) as exc:
             # The LLM's answer was unusable: chapters still come from the offline provider.

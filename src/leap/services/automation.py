@@ -21,7 +21,7 @@ from leap.domain import RecordingStatus, Role
 from leap.errors import Conflict, LeapError, UsageError
 from leap.logs import redact
 from leap.providers.http import make_http_client
-from leap.services import bulk_start, recordings
+from leap.services import bulk_start, metering, recordings
 from leap.services.recordings import RecordingFilter
 from leap.specs.automation import JobSpec, action_from_row
 from leap.specs.schedule import Schedule, fire_times, parse_schedule, shortest_gap
@@ -108,6 +108,7 @@ def add(ctx: Context, spec: JobSpec, *, now: datetime | None = None) -> Automati
     _check(ctx, spec)
     if ctx.repos.automations.by_name(spec.name) is not None:
         raise Conflict(f"automation job '{spec.name}' already exists (use edit)")
+    metering.check_room(ctx, "automation_jobs")
     job = ctx.repos.automations.add(AutomationJob(name=spec.name))
     _apply(ctx, job, spec, now or utcnow())
     ctx.session.flush()

@@ -27,7 +27,7 @@ from leap.domain import (
     StageStatus,
     TargetStatus,
 )
-from leap.services import recordings, runs
+from leap.services import metering, recordings, runs
 from leap.services.recordings import RecordingFilter
 from leap.specs import startable
 from leap.specs.processing import processing_layers, resolve
@@ -106,6 +106,7 @@ class Planner:
         for link in ctx.repos.template_presets.list(order_by=(TemplatePreset.position,)):
             self.preset_ids.setdefault(link.template_id, []).append(link.preset_id)
         self._configs: dict[tuple[int, int | None, str], dict[str, Any]] = {}
+        self.budgets: dict[int, metering.Budget] = {}
 
     def config(self, ctx: Context, rec: Recording) -> dict[str, Any]:
         """The resolved processing config (user defaults -> template -> the recording's
@@ -133,12 +134,17 @@ class Planner:
         # The config's own list: one object for many runs, so it is converted once.
         return self.stages or self.config(ctx, rec)["stages"]
 
-    def judge(self, ctx: Context, recs: Sequence[Recording]) -> list[Decision]:
-        """One decision per recording of a page, in the page's order."""
+    def judge(
+        self, ctx: Context, recs: Sequence[Recording], *, lock: bool = False
+    ) -> list[Decision]:
+        """One decision per recording of a page, in the page's order. An accepted start
+        then takes its owner's quota (services/metering.py): a --dry-run's budget runs on
+        across pages, so what would wait shows; a real start (`lock`) recounts each page
+        with the owner's row locked, so two starts cannot both take the last unit."""
         ids = [r.id for r in recs]
         finished = ctx.repos.stages.finished_names(ids) if ids else {}
         targets = ctx.repos.targets.states_for(ids) if ids else {}
-        return [
+        decisions = [
             startable.decide(
                 self._facts(ctx, r, finished.get(r.id, set()), targets.get(r.id, {})),
                 self.planned(ctx, r),
@@ -147,6 +153,19 @@ class Planner:
             )
             for r in recs
         ]
+        owner = {r.id: r.user_id for r in recs}
+        acting = sorted({owner[d.recording_id] for d in decisions if d.act})
+        if lock:
+            self.budgets = {}
+        for uid in acting:  # in id order: two starts lock users in the same order
+            if uid not in self.budgets:
+                self.budgets[uid] = metering.budget(ctx, uid, lock=lock)
+            self.budgets[uid].learn(ctx, [r.id for r in recs if r.user_id == uid])
+        out = []
+        for d in decisions:
+            refusal = self.budgets[owner[d.recording_id]].take(d.recording_id) if d.act else None
+            out.append(d if refusal is None else startable.waits_for_quota(d, refusal.message))
+        return out
 
     def _facts(
         self,
@@ -171,7 +190,7 @@ class Planner:
         """Judge a page and start a run for every recording the decision accepts, in the
         caller's unit of work. A recording another process started meanwhile loses the
         lock and is reported as running; its run row goes again."""
-        decisions = self.judge(ctx, recs)
+        decisions = self.judge(ctx, recs, lock=True)
         accepted = {d.recording_id for d in decisions if d.act}
         chosen = [r for r in recs if r.id in accepted]
         out = Started(decisions)
@@ -205,6 +224,7 @@ class Planner:
             ]
         stage_rows: list[dict[str, Any]] = []
         winners = [r for r in chosen if r.id in won]
+        metering.record_starts(ctx, self.budgets, {r.id: r.user_id for r in winners})
         for r in winners:
             attempts = int(self.config(ctx, r)["retries"]["max_attempts"])
             for pos, name in enumerate(plans[r.id]):

@@ -11,7 +11,7 @@ from leap.context import Runtime, open_context
 from leap.db.engine import create_private_file, sqlite_path
 from leap.db.migrate import current_revision, upgrade
 from leap.db.scope import Scope
-from leap.domain import Role
+from leap.domain import PlanName, Role
 from leap.errors import ConfigError
 from leap.secrets import load_keys
 from leap.services import users
@@ -63,7 +63,9 @@ def init_install(settings: Settings, config_path: Path, admin: str) -> InitResul
         created: str | None = None
         with open_context(runtime, Scope.system_scope()) as ctx:
             if ctx.repos.users.count() == 0:
-                users.create_user(ctx, admin, role=Role.ADMIN)
+                # The operator's own account: unlimited (docs/quotas.md); users added
+                # later start on the free plan.
+                users.create_user(ctx, admin, role=Role.ADMIN, plan=PlanName.ENTERPRISE.value)
                 created = admin
         revision = current_revision(runtime.engine)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from leap.context import Context
 from leap.db.models import OutputPreset
 from leap.errors import Conflict, UsageError
-from leap.services import publishing
+from leap.services import metering, publishing
 from leap.specs.preset import PresetSpec
 
 CREDENTIAL_KIND = {"youtube": "youtube", "vk": "vk"}
@@ -29,6 +29,7 @@ def add(ctx: Context, spec: PresetSpec) -> OutputPreset:
     _check_paths(ctx, spec)
     if ctx.repos.presets.by_name(spec.name) is not None:
         raise Conflict(f"preset '{spec.name}' already exists (use 'leap preset edit')")
+    metering.check_room(ctx, "presets")
     return ctx.repos.presets.add(
         OutputPreset(
             name=spec.name,

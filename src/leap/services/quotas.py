@@ -4,7 +4,9 @@ the reservations of issue 17's next slice."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,6 +76,22 @@ def used(ctx: Context, user: User, start: datetime, end: datetime) -> dict[str, 
     return out
 
 
+GB = 1024**3
+
+
+def storage_bytes(media_root: Path, user_id: int) -> int:
+    """Bytes of media the user keeps on disk (their folder under the media dir)."""
+    total = 0
+    # The layout of pipeline/workspace.py: <media>/user_<id>/recordings/<recording id>/.
+    for root, _dirs, files in os.walk(media_root / f"user_{user_id}"):
+        for name in files:
+            try:
+                total += (Path(root) / name).lstat().st_size
+            except OSError:  # removed while walking
+                continue
+    return total
+
+
 def show(ctx: Context, name: str | None, now: datetime) -> dict[str, Any]:
     """`leap quota show [--user-name NAME]`: limits, use, what remains and when the period
     resets, in the user's timezone. An admin may name anyone; a user sees their own."""
@@ -85,6 +103,7 @@ def show(ctx: Context, name: str | None, now: datetime) -> dict[str, Any]:
     with ctx.as_scope(Scope.for_user(user.id, is_admin=ctx.scope.is_admin)):
         have = limits(ctx, user, now)
         use = used(ctx, user, start, end)
+    use["storage_gb"] = round(storage_bytes(ctx.settings.media_path, user.id) / GB, 3)
     rows = []
     for key, spec in LIMITS.items():
         limit, origin = have[key]

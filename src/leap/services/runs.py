@@ -12,8 +12,8 @@ from leap.context import Context
 from leap.db.base import utcnow
 from leap.db.models import PipelineRun, Recording, StageResult
 from leap.domain import RecordingStatus, RunStatus, Stage, StageStatus
-from leap.errors import Conflict, LeapError, NotFound, UsageError
-from leap.services import notify
+from leap.errors import Conflict, LeapError, NotFound, QuotaExceeded, UsageError
+from leap.services import metering, notify
 from leap.specs import startable
 from leap.specs.processing import Resolved, processing_layers, resolve
 
@@ -59,6 +59,12 @@ def start_run(
         raise _REFUSAL.get(decision.exit_code, UsageError)(
             f"recording {rec.id}: {decision.reason}{hint}"
         )
+    # The owner's quota, with their row locked (services/metering.py), like a bulk start.
+    budget = metering.budget(ctx, rec.user_id, lock=True)
+    budget.learn(ctx, [rec.id])
+    refusal = budget.take(rec.id)
+    if refusal is not None:
+        raise QuotaExceeded(f"recording {rec.id}: {refusal.message}", refusal.resets_at)
     run = ctx.repos.runs.add(
         PipelineRun(
             recording_id=rec.id,
@@ -94,6 +100,7 @@ def start_run(
             )
         )
         first = first or st
+    metering.record_starts(ctx, {rec.user_id: budget}, {rec.id: rec.user_id})
     rec.status = states.check(rec.status, RecordingStatus.QUEUED).value
     rec.progress, rec.error = 0, None
     assert first is not None

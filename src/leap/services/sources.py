@@ -8,7 +8,7 @@ from leap.context import Context
 from leap.db.models import InputSource
 from leap.domain import CredentialKind, SourceKind
 from leap.errors import Conflict, UsageError
-from leap.services import users
+from leap.services import metering, users
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ZOOM_KINDS = {CredentialKind.ZOOM_S2S.value, CredentialKind.ZOOM_OAUTH.value}
@@ -19,6 +19,7 @@ def _check_new_name(ctx: Context, name: str) -> None:
         raise UsageError(f"invalid source name '{name}': letters, digits, '.', '_', '-'")
     if ctx.repos.sources.by_name(name) is not None:
         raise Conflict(f"source '{name}' already exists")
+    metering.check_room(ctx, "sources")
 
 
 def add_zoom(ctx: Context, name: str, credential: str, zoom_user: str = "me") -> InputSource:

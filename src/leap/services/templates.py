@@ -10,7 +10,7 @@ from leap.db.base import utcnow
 from leap.db.models import Recording, Template, TemplatePreset
 from leap.db.repos import RecordingQuery
 from leap.errors import Conflict, UsageError
-from leap.services import mapping, publishing
+from leap.services import mapping, metering, publishing
 from leap.specs.matching import compile_template, match_reason
 from leap.specs.template import TemplateSpec, spec_from_dict
 
@@ -62,6 +62,7 @@ def add(ctx: Context, spec: TemplateSpec) -> tuple[Template, mapping.RematchSumm
         raise Conflict(f"template '{spec.name}' already exists (use 'leap template edit')")
     if spec.match.is_empty():
         raise UsageError(f"template '{spec.name}' has no [match] rule: it would match nothing")
+    metering.check_room(ctx, "templates")
     tpl = ctx.repos.templates.add(Template(name=spec.name))
     _store(ctx, tpl, spec)
     ctx.session.flush()

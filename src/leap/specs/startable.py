@@ -16,7 +16,7 @@ from leap.domain import RecordingStatus, Stage
 from leap.states import can
 
 # Exit codes of docs/cli.md that a refusal carries.
-USAGE, NOT_FOUND, REAUTH, CONFLICT = 2, 3, 5, 7
+USAGE, NOT_FOUND, QUOTA, REAUTH, CONFLICT = 2, 3, 4, 5, 7
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,12 @@ class Decision:
 
 def not_found(recording_id: int) -> Decision:
     return Decision(recording_id, "", False, "not found", NOT_FOUND)
+
+
+def waits_for_quota(d: Decision, refusal: str) -> Decision:
+    """An accepted start that the owner's quota does not fit (services/metering.py): it
+    waits for the reset, or for a run to end (docs/quotas.md)."""
+    return Decision(d.recording_id, d.title, False, refusal, QUOTA)
 
 
 def decide(f: Facts, planned: Sequence[str], *, force: bool, skip_done: bool = True) -> Decision:

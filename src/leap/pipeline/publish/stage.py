@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from leap.context import open_context
 from leap.db.base import utcnow
 from leap.domain import Approval, CredentialStatus, RecordingStatus, TargetStatus
-from leap.errors import CredentialDead, LeapError
+from leap.errors import CredentialDead, LeapError, QuotaExceeded
 from leap.pipeline.publish.local import export_local
 from leap.pipeline.publish.targets import RESERVED_KEY, STEPS_KEY, Publisher
 from leap.pipeline.publish.vk import publish_vk
@@ -19,7 +19,7 @@ from leap.pipeline.publish.youtube import publish_youtube
 from leap.pipeline.stage_api import StageContext, StageOutcome, Waiting
 from leap.providers.http import Deferred, RetryableError
 from leap.providers.youtube import QuotaDeferred
-from leap.services import notify, publishing
+from leap.services import metering, notify, publishing, usage
 from leap.specs import approval
 from leap.specs.approval import Gate
 
@@ -78,28 +78,48 @@ def run_upload(sc: StageContext) -> StageOutcome:
             # kept for `leap approve` to apply.
             held, asked = approval.held(meta.values)
             meta, extra = replace(meta, values=held), {approval.ASKED_KEY: asked}
-        with open_context(sc.runtime, sc.scope) as ctx:
-            target = ctx.repos.targets.require(target_id)
-            target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
-            if gate is Gate.PRIVATE:  # decided before the first byte, kept across attempts
-                target.approval = Approval.AWAITING.value
-            # An upload slot saved by an earlier attempt must survive (it is how an unknown
-            # outcome is reconciled before anything is sent again), and so must the record of
-            # the extras done after an upload.
-            kept = {
-                k: v
-                for k, v in (target.sent_metadata or {}).items()
-                if k in ("vk_slot", STEPS_KEY, RESERVED_KEY)
-            }
-            target.sent_metadata = {**meta.values, **extra, **kept}
-            target.repairs = [r.__dict__ for r in meta.repairs]
+        # An upload to a platform takes one unit of the owner's quota before the first byte
+        # (services/metering.py); over it, the target waits for the period's reset.
+        kind = usage.upload_kind(preset.platform)
+        try:
+            with open_context(sc.runtime, sc.scope) as ctx:
+                if kind is not None:  # in the same commit as the target's "uploading"
+                    metering.reserve(
+                        ctx,
+                        rec.user_id,
+                        kind,
+                        1,
+                        ref=upload_ref(target_id),
+                        recording_id=rec.id,
+                        platform=preset.platform,
+                    )
+                target = ctx.repos.targets.require(target_id)
+                target.status, target.attempts = TargetStatus.UPLOADING.value, target.attempts + 1
+                if gate is Gate.PRIVATE:  # decided before the first byte, kept across attempts
+                    target.approval = Approval.AWAITING.value
+                # An upload slot saved by an earlier attempt must survive (it is how an unknown
+                # outcome is reconciled before anything is sent again), and so must the record of
+                # the extras done after an upload.
+                kept = {
+                    k: v
+                    for k, v in (target.sent_metadata or {}).items()
+                    if k in ("vk_slot", STEPS_KEY, RESERVED_KEY)
+                }
+                target.sent_metadata = {**meta.values, **extra, **kept}
+                target.repairs = [r.__dict__ for r in meta.repairs]
+        except QuotaExceeded as exc:
+            until = exc.resets_at or utcnow() + timedelta(hours=1)
+            _finish(sc, target_id, TargetStatus.DEFERRED, error=exc.message, deferred_until=until)
+            deferred.append(until)
+            continue
         try:
             if cred is not None and cred.status == CredentialStatus.NEEDS_REAUTH.value:
                 raise CredentialDead("it was refused before; add it again once re-authorized")
             url = PUBLISHERS[preset.platform](sc, rec, target, preset, meta)
         except Deferred as exc:
             # Not a failure: the quota resets (or flood control ends) at retry_at; the stage
-            # waits for it.
+            # waits for it. Its unit of our quota goes back until then.
+            _release(sc, kind, target_id)
             _finish(
                 sc,
                 target_id,
@@ -111,6 +131,7 @@ def run_upload(sc: StageContext) -> StageOutcome:
             deferred.append(exc.retry_at)
             continue
         except CredentialDead as exc:
+            _release(sc, kind, target_id)
             name = cred.name if cred is not None else preset.name
             why = f"re-authenticate {name}: {exc.message}"
             _finish(sc, target_id, TargetStatus.FAILED, error=why)
@@ -123,10 +144,13 @@ def run_upload(sc: StageContext) -> StageOutcome:
             transient.append(f"{preset.name}: {exc.message}")
             continue
         except LeapError as exc:
+            _release(sc, kind, target_id)
             _finish(sc, target_id, TargetStatus.FAILED, error=exc.message)
             failed.append(f"{preset.name}: {exc.message}")
             continue
-        _finish(sc, target_id, TargetStatus.UPLOADED, url=url)
+        # A transient failure keeps its unit: the retry may find the video already up, and
+        # reuses the reservation (same ref) either way.
+        _finish(sc, target_id, TargetStatus.UPLOADED, url=url, settle=kind is not None)
         if gate is not Gate.PRIVATE:  # a held video is up, but not published
             done.append(preset.name)
     if deferred or scheduled:
@@ -169,6 +193,18 @@ def run_upload(sc: StageContext) -> StageOutcome:
     return StageOutcome(result=result)
 
 
+def upload_ref(target_id: int) -> str:
+    """What an upload's reservation pays for: the target, uploaded once (a retry or a
+    second daemon finds the same reservation)."""
+    return f"upload:{target_id}"
+
+
+def _release(sc: StageContext, kind: str | None, target_id: int) -> None:
+    if kind is not None:
+        with open_context(sc.runtime, sc.scope) as ctx:
+            metering.release(ctx, upload_ref(target_id))
+
+
 def _finish(
     sc: StageContext,
     target_id: int,
@@ -178,8 +214,11 @@ def _finish(
     error: str | None = None,
     deferred_until: datetime | None = None,
     quota: bool = False,
+    settle: bool = False,
 ) -> None:
     with open_context(sc.runtime, sc.scope) as ctx:
+        if settle:  # the reservation is now a done upload, in the target's own commit
+            metering.settle(ctx, upload_ref(target_id), 1)
         target = ctx.repos.targets.require(target_id)
         target.status, target.error = status.value, error
         target.deferred_until = deferred_until
