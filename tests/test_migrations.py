@@ -75,3 +75,72 @@ def test_commands_do_not_import_alembic() -> None:
     code = "import sys, leap.cli.app, leap.daemon.main; print('alembic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_0006_backfills_usage_for_work_done_before_quotas(runtime: Runtime) -> None:
+    """Runs and uploads made before migration 0006 become usage events (one `recordings`
+    event per recording at its first run, one per uploaded YouTube/VK target), and local
+    transcription minutes become their own, free kind. The rows are written at head, the
+    database is taken down to 0005 (which removes what 0006 adds) and up again."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from leap.context import open_context
+    from leap.db import models as m
+    from leap.db.migrate import alembic_config, upgrade
+    from leap.db.scope import Scope
+    from tests.conftest import make_user
+
+    scope = make_user(runtime, "old")
+    t0 = datetime(2026, 10, 2, 10, tzinfo=UTC)
+    with open_context(runtime, scope) as ctx:
+        src = ctx.repos.sources.add(m.InputSource(name="in", kind="local", config={}))
+        preset = ctx.repos.presets.add(m.OutputPreset(name="yt", platform="youtube", meta={}))
+        folder = ctx.repos.presets.add(m.OutputPreset(name="f", platform="local", meta={}))
+        recs = [
+            ctx.repos.recordings.add(
+                m.Recording(source_id=src.id, external_id=f"e{i}", title="t", start_time=t0)
+            )
+            for i in range(2)
+        ]
+        for day in (2, 9):  # two runs of the first recording
+            ctx.repos.runs.add(
+                m.PipelineRun(
+                    recording_id=recs[0].id,
+                    stages=[],
+                    status="done",
+                    created_at=t0.replace(day=day),
+                )
+            )
+        for p, status in ((preset, "uploaded"), (folder, "uploaded")):
+            ctx.repos.targets.add(
+                m.OutputTarget(
+                    recording_id=recs[0].id,
+                    preset_id=p.id,
+                    platform=p.platform,
+                    status=status,
+                    idempotency_key=f"k{p.id}",
+                    uploaded_at=t0,
+                )
+            )
+        for provider, amount in (("local", 5.0), ("fireworks", 9.0)):
+            ctx.repos.usage.add(
+                m.UsageEvent(
+                    kind="transcription_minutes", amount=amount, detail={"provider": provider}
+                )
+            )
+        first = recs[0].id
+    command.downgrade(alembic_config(runtime.engine), "0005")
+    upgrade(runtime.engine)
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        rows = sorted(
+            (e.kind, e.recording_id, e.amount, e.at if e.kind == "recordings" else None)
+            for e in ctx.repos.usage.list()
+        )
+    assert rows == [
+        ("local_transcription_minutes", None, 5.0, None),
+        ("recordings", first, 1.0, t0),  # two runs, one recording, at its first run
+        ("transcription_minutes", None, 9.0, None),
+        ("youtube_uploads", first, 1.0, None),  # the folder export is free
+    ]

@@ -352,3 +352,24 @@ def test_quota_skip_is_a_decision_with_exit_code_4() -> None:
     d = startable.Decision(1, "t", True)
     waits = startable.waits_for_quota(d, "quota x reached")
     assert (waits.act, waits.exit_code, waits.reason) == (False, 4, "quota x reached")
+
+
+def test_retry_is_a_start_for_the_quota(lab: list[int], runtime: Runtime, cli: Any) -> None:
+    """A failed run from the last period, retried in this one, takes this period's unit."""
+    uid = _uid(runtime, "alice")
+    with open_context(runtime, Scope.for_user(uid)) as ctx:
+        for rid in lab[:2]:
+            run = ctx.repos.runs.add(
+                m.PipelineRun(recording_id=rid, stages=["download"], status="failed")
+            )
+            ctx.repos.stages.add(
+                m.StageResult(
+                    run_id=run.id, recording_id=rid, name="download", position=0, status="failed"
+                )
+            )
+            ctx.repos.recordings.require(rid).status = "failed"
+    _limit(runtime, "alice", "recordings_per_month", 1)
+    assert cli("--user", "alice", "retry", str(lab[0])).code == 0
+    res = cli("--user", "alice", "retry", str(lab[1]))
+    assert res.code == 4 and "recordings_per_month reached: 1 of 1 used" in res.stderr
+    assert [e.recording_id for e in _events(runtime, uid, "recordings")] == [lab[0]]

@@ -59,12 +59,7 @@ def start_run(
         raise _REFUSAL.get(decision.exit_code, UsageError)(
             f"recording {rec.id}: {decision.reason}{hint}"
         )
-    # The owner's quota, with their row locked (services/metering.py), like a bulk start.
-    budget = metering.budget(ctx, rec.user_id, lock=True)
-    budget.learn(ctx, [rec.id])
-    refusal = budget.take(rec.id)
-    if refusal is not None:
-        raise QuotaExceeded(f"recording {rec.id}: {refusal.message}", refusal.resets_at)
+    budget = _take_quota(ctx, rec)
     run = ctx.repos.runs.add(
         PipelineRun(
             recording_id=rec.id,
@@ -106,6 +101,17 @@ def start_run(
     assert first is not None
     ctx.defer_enqueue(STAGE_TASK, stage_id=first.id)
     return run
+
+
+def _take_quota(ctx: Context, rec: Recording) -> metering.Budget:
+    """The owner's quota for one start, with their row locked (services/metering.py), as a
+    bulk start takes it: QuotaExceeded naming the limit when it does not fit."""
+    budget = metering.budget(ctx, rec.user_id, lock=True)
+    budget.learn(ctx, [rec.id])
+    refusal = budget.take(rec.id)
+    if refusal is not None:
+        raise QuotaExceeded(f"recording {rec.id}: {refusal.message}", refusal.resets_at)
+    return budget
 
 
 def claim(ctx: Context, stage_id: int, worker: str) -> bool:
@@ -312,10 +318,13 @@ def retry(ctx: Context, recording_id: int, stage: str | None = None) -> Pipeline
                 f"recording {recording_id}'s last run has no failed stage; "
                 "use --stage S to run a stage again"
             )
+    # A retry is a start like any other for the owner's quota (services/metering.py).
+    budget = _take_quota(ctx, rec)
     if not ctx.repos.recordings.update_where(
         {"active_run_id": run.id}, id=rec.id, active_run_id=None
     ):
         raise Conflict(f"recording {recording_id} is being processed")
+    metering.record_starts(ctx, {rec.user_id: budget}, {rec.id: rec.user_id})
     now = utcnow()
     for r in rows:
         if r.position < start.position:
