@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -56,38 +57,107 @@ def show(ctx: typer.Context, name: str) -> None:
 
 @app.command("enable")
 def enable(ctx: typer.Context, name: str) -> None:
-    """Enable a disabled user (admin only)."""
-    _set_disabled(ctx, name, False)
+    """Enable a disabled user (admin only); runs cancelled by disabling stay cancelled."""
+    from leap.services import user_lifecycle
+
+    state = state_of(ctx)
+    with state.context() as c:
+        view = user_view(user_lifecycle.enable(c, name))
+    state.output.done(
+        view,
+        f"user '{name}' enabled; runs cancelled when they were disabled stay cancelled "
+        "('leap retry' or 'leap process' starts them again)",
+    )
 
 
 @app.command("disable")
 def disable(ctx: typer.Context, name: str) -> None:
-    """Disable a user: they can no longer act, their data stays (admin only)."""
-    _set_disabled(ctx, name, True)
+    """Disable a user: they can no longer act, their queued and running work is cancelled,
+    leapd fires none of their automation jobs; their data stays (admin only)."""
+    from leap.services import user_lifecycle
 
-
-def _set_disabled(ctx: typer.Context, name: str, disabled: bool) -> None:
     state = state_of(ctx)
     with state.context() as c:
-        view = user_view(users.set_disabled(c, name, disabled))
-    state.output.done(view, f"user '{name}' {'disabled' if disabled else 'enabled'}")
+        user, stopped = user_lifecycle.disable(c, name)
+        view = {
+            **user_view(user),
+            "runs_cancelled": stopped.runs,
+            "firings_cancelled": stopped.firings,
+        }
+    state.output.done(
+        view,
+        f"user '{name}' disabled; {len(stopped.runs)} run(s) and {stopped.firings} "
+        "automation firing(s) cancelled",
+    )
 
 
 @app.command("delete")
 def delete(
     ctx: typer.Context,
     name: str,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deletion.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")
+    ] = False,
 ) -> None:
-    """Delete a user and everything they own (admin only; needs --yes)."""
-    state = state_of(ctx)
-    if not yes:
-        from leap.errors import UsageError
+    """Delete a user and everything they own: runs in progress are cancelled, then their
+    rows and their folders on disk go (admin only). Asks for the name on a terminal;
+    elsewhere needs --yes (docs/users.md)."""
+    from leap.services import user_lifecycle
+    from leap.specs import user_lifecycle as spec
 
-        raise UsageError(f"deleting '{name}' removes all their data: repeat with --yes")
+    state = state_of(ctx)
     with state.context() as c:
-        users.delete_user(c, name)
-    state.output.done({"deleted": name}, f"deleted user '{name}'")
+        inv = user_lifecycle.inventory(c, name)
+    how = spec.confirmation(yes=yes, dry_run=dry_run, interactive=_interactive())
+    if how == spec.DRY_RUN:
+        if state.as_json:
+            state.output.json(inv.as_dict())
+        state.output.message(f"deleting user '{name}' would remove:")
+        for line in inv.lines():
+            state.output.message(f"  {line}")
+        return
+    state.output.message(f"deleting user '{name}' removes:")
+    for line in inv.lines():
+        state.output.message(f"  {line}")
+    if how == spec.REFUSE:
+        raise UsageError(
+            f"deleting '{name}' removes all their data and cannot be undone: "
+            "repeat with --yes (no terminal to confirm on); nothing was changed"
+        )
+    if how == spec.ASK:
+        typed = typer.prompt(
+            f"type the user name ({name}) to delete it", default="", show_default=False, err=True
+        )
+        if not spec.confirmed(typed, name):
+            raise UsageError(f"not confirmed: user '{name}' was not deleted")
+    with state.context() as c:
+        gone = user_lifecycle.delete(c, name)
+    # Files only once the rows are gone for good: a failed commit never loses media.
+    removed = user_lifecycle.remove_files(state.settings, gone.inventory.user_id)
+    data = {
+        **gone.inventory.as_dict(),
+        "deleted": name,
+        "runs_cancelled": gone.stopped.runs,
+        "bytes_removed": removed.freed,
+        "file_errors": removed.errors,
+    }
+    state.output.done(
+        data,
+        f"deleted user '{name}' ({len(gone.stopped.runs)} run(s) cancelled, "
+        f"{spec.human_bytes(removed.freed)} removed from disk)",
+    )
+    if removed.errors:
+        from leap.errors import PartialFailure
+
+        for err in removed.errors:
+            state.output.warning(f"not removed: {err}")
+        raise PartialFailure(f"user '{name}' was deleted, but some of their files were not removed")
+
+
+def _interactive() -> bool:
+    """A person can answer: stdin is a terminal."""
+    return sys.stdin.isatty()
 
 
 @app.command("set-plan")

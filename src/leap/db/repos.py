@@ -24,9 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, load_only
 
 from leap.db import models as m
-from leap.db.base import Base
+from leap.db.base import Base, UserOwned
 from leap.db.scope import get_scope, stamp_owners
-from leap.domain import Approval, RecordingStatus
+from leap.domain import Approval, RecordingStatus, Role
 from leap.errors import NotFound
 
 M = TypeVar("M", bound=Base)
@@ -128,6 +128,33 @@ class NamedRepo(Repo[M]):
 class UserRepo(NamedRepo[m.User]):
     model = m.User
     noun = "user"
+
+    def owned_counts(self, user_id: int) -> dict[str, int]:
+        """Rows per user-owned table (every `UserOwned` model, so a new table is counted
+        without a change here) for one user: what deleting the user removes."""
+        out: dict[str, int] = {}
+        for model in owned_models():
+            stmt = select(func.count()).select_from(model).where(model.user_id == user_id)
+            out[model.__tablename__] = int(self.session.scalar(stmt) or 0)
+        return out
+
+    def active_admins(self, *, besides: int) -> int:
+        """Enabled admins other than user `besides`."""
+        U = m.User
+        stmt = (
+            select(func.count())
+            .select_from(U)
+            .where(U.role == Role.ADMIN.value, U.disabled.is_(False), U.id != besides)
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+
+def owned_models() -> list[Any]:
+    """Every mapped model that is `UserOwned` (ON DELETE CASCADE from users), by table name."""
+    found = {
+        mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, UserOwned)
+    }
+    return sorted(found, key=lambda cls: cls.__tablename__)
 
 
 class PlanRepo(NamedRepo[m.Plan]):
@@ -481,6 +508,14 @@ class SystemStateRepo(Repo[m.SystemState]):
 
     def get_key(self, key: str) -> m.SystemState | None:
         return self.find(key=key)
+
+    def delete_prefixed(self, prefix: str) -> int:
+        """Remove the install-wide facts whose key starts with `prefix` ("digest:7:")."""
+        S = m.SystemState
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = delete(S).where(S.key.like(escaped + "%", escape="\\"))
+        res = self.session.execute(stmt, execution_options={"synchronize_session": False})
+        return int(res.rowcount)  # type: ignore[attr-defined]
 
 
 # Rows per multi-row INSERT: 1,000 rows of a dozen columns stay well under SQLite's 32,766

@@ -17,7 +17,7 @@ from leap.context import Enqueue, Runtime, open_context
 from leap.db.base import utcnow
 from leap.db.scope import Scope
 from leap.domain import RunStatus, Stage, StageStatus
-from leap.errors import LeapError
+from leap.errors import LeapError, NotFound
 from leap.logs import redact
 from leap.pipeline import stages as impl
 from leap.pipeline.stage_api import (
@@ -30,7 +30,7 @@ from leap.pipeline.stage_api import (
 )
 from leap.pipeline.workspace import Workspace
 from leap.providers.http import make_http_client
-from leap.services import runs
+from leap.services import recordings, runs
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,18 @@ class Heartbeat(threading.Thread):
                     kept = ctx.repos.stages.beat(
                         self.claimed.stage_id, self.worker, utcnow(), self.progress.fraction
                     )
-                    rec = ctx.repos.recordings.require(self.claimed.recording_id)
-                    run = ctx.repos.runs.require(self.claimed.run_id)
-                    if kept:
+                    # get, not require: a deleted user's run is gone, which stops the stage
+                    # like a cancel (docs/users.md), not a warning on every beat.
+                    rec = ctx.repos.recordings.get(self.claimed.recording_id)
+                    run = ctx.repos.runs.get(self.claimed.run_id)
+                    if kept and rec is not None and run is not None:
                         rec.progress = runs.progress_of(ctx, run)
             except Exception as exc:  # a busy database must not kill the stage; try next beat
                 # One line: `leap process --now` shows warnings on the terminal.
                 log.warning("heartbeat of stage %s failed: %s", self.claimed.stage_id, exc)
                 log.debug("heartbeat failure", exc_info=True)
                 continue
-            if not kept or run.status != RunStatus.ACTIVE.value:
+            if not kept or run is None or run.status != RunStatus.ACTIVE.value:
                 self.progress.cancel.set()
 
     def stop(self) -> None:
@@ -172,9 +174,12 @@ def execute(
             outcome = impl.STAGES[claimed.stage](sc)
     except Waiting as wait:
         beat.stop()
-        with open_context(runtime, Scope.system_scope()) as ctx:
-            runs.wait_stage(ctx, claimed.stage_id, worker, wait.delay, wait.message)
-            pending = ctx.take_pending()
+        try:
+            with open_context(runtime, Scope.system_scope()) as ctx:
+                runs.wait_stage(ctx, claimed.stage_id, worker, wait.delay, wait.message)
+                pending = ctx.take_pending()
+        except NotFound:
+            return _gone(runtime, claimed)
         _send(enqueue, pending)
         return "waiting"
     except Cancelled:
@@ -183,6 +188,7 @@ def execute(
             claimed.stage.value,
             claimed.recording_id,
         )
+        _tidy(runtime, claimed)
         return "cancelled"
     except LeapError as exc:
         error, retryable = exc, isinstance(exc, impl.RETRYABLE)
@@ -207,9 +213,12 @@ def execute(
 
 
 def _save_state(runtime: Runtime, claimed: Claimed, worker: str, state: dict[str, Any]) -> None:
-    with open_context(runtime, Scope.system_scope()) as ctx:
-        if not runs.save_state(ctx, claimed.stage_id, worker, state):
-            raise Cancelled("lost the stage's lease")
+    try:
+        with open_context(runtime, Scope.system_scope()) as ctx:
+            if not runs.save_state(ctx, claimed.stage_id, worker, state):
+                raise Cancelled("lost the stage's lease")
+    except NotFound:
+        raise Cancelled("the stage's run is gone") from None
 
 
 def _record(
@@ -221,6 +230,63 @@ def _record(
     retryable: bool,
     enqueue: Enqueue,
     foreground: bool = False,
+) -> str:
+    try:
+        return _record_in(runtime, claimed, worker, outcome, error, retryable, enqueue, foreground)
+    except NotFound:
+        # The stage's rows went while it ran (`leap user delete`): nothing to record. Any
+        # other NotFound is a bug, and stays loud.
+        with open_context(runtime, Scope.system_scope()) as ctx:
+            if ctx.repos.stages.get(claimed.stage_id) is not None:
+                raise
+        return _gone(runtime, claimed)
+
+
+def _gone(runtime: Runtime, claimed: Claimed) -> str:
+    log.info(
+        "stage %s of recording %s ended: its run is gone (user or recording deleted)",
+        claimed.stage.value,
+        claimed.recording_id,
+    )
+    _tidy(runtime, claimed)
+    return "gone"
+
+
+def _tidy(runtime: Runtime, claimed: Claimed) -> None:
+    """A stage of a deleted user may write files after `leap user delete` removed their
+    folders: its recording's folder goes too, and the user's folders once empty
+    (docs/users.md). Nothing happens while the recording is still its owner's."""
+    try:
+        with open_context(runtime, Scope.system_scope()) as ctx:
+            rec = ctx.repos.recordings.get(claimed.recording_id)
+            owner = ctx.repos.users.get(claimed.user_id)
+    except LeapError:
+        return  # the database is busy: the user's folders were removed at deletion anyway
+    if rec is not None and rec.user_id == claimed.user_id:
+        return
+    media = runtime.settings.media_path
+    user_dir = media / f"user_{claimed.user_id}"
+    try:
+        recordings.remove_media(
+            media, claimed.user_id, user_dir / "recordings" / str(claimed.recording_id)
+        )
+        if owner is None:
+            for empty in (user_dir / "recordings", user_dir):
+                if empty.is_dir() and not empty.is_symlink() and not any(empty.iterdir()):
+                    empty.rmdir()
+    except OSError as exc:
+        log.warning("files of deleted recording %s not removed: %s", claimed.recording_id, exc)
+
+
+def _record_in(
+    runtime: Runtime,
+    claimed: Claimed,
+    worker: str,
+    outcome: StageOutcome | None,
+    error: LeapError | None,
+    retryable: bool,
+    enqueue: Enqueue,
+    foreground: bool,
 ) -> str:
     with open_context(runtime, Scope.system_scope()) as ctx:
         if outcome is not None:

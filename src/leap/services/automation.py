@@ -308,6 +308,11 @@ def fire(runtime: Runtime, run_id: int, send: Send | None = None) -> dict[str, A
             return {}  # gone, or already taken by another worker
         job = ctx.repos.automations.require(run.job_id)
         owner = ctx.repos.users.require(run.user_id)
+        if owner.disabled:
+            # Claimed before the owner was disabled (docs/users.md): it does not run.
+            run.status, run.finished_at = FAILED, utcnow()
+            run.error = "cancelled: user disabled"
+            return {"status": FAILED, "error": run.error}
         run.status = RUNNING
         run.started_at = utcnow()
         scope = Scope.for_user(owner.id, is_admin=owner.role == Role.ADMIN.value)
@@ -326,7 +331,10 @@ def fire(runtime: Runtime, run_id: int, send: Send | None = None) -> dict[str, A
         log.exception("automation job %s failed", name)
         error = redact(f"internal error: {type(exc).__name__}: {exc}")
     with open_context(runtime, Scope.system_scope()) as ctx:
-        run = ctx.repos.automation_runs.require(run_id)
+        run = ctx.repos.automation_runs.get(run_id)
+        if run is None:  # its user was deleted while it ran (docs/users.md)
+            log.info("automation job %s: firing %s is gone (user deleted)", name, run_id)
+            return {**summary, "status": "gone", "error": error}
         run.summary = {**run.summary, **summary}
         run.finished_at = utcnow()
         run.status = FAILED if error else DONE
@@ -362,15 +370,24 @@ def _act(runtime: Runtime, scope: Scope, action: Any, dry: bool) -> dict[str, An
                     errors.append(f"{result.source}: {result.error}")
     summary: dict[str, Any] = {"synced": synced}
     if action.process:
+        if not _owner_active(runtime, scope):
+            # Disabled (or deleted) while syncing: start nothing for them (docs/users.md).
+            raise _PartialSync("the user was disabled during the firing", summary)
         summary.update(_process(runtime, scope, action, dry))
     if errors:
-        raise _PartialSync("; ".join(errors), summary)
+        raise _PartialSync("sync failed for " + "; ".join(errors), summary)
     return summary
+
+
+def _owner_active(runtime: Runtime, scope: Scope) -> bool:
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        owner = ctx.repos.users.get(scope.user_id) if scope.user_id is not None else None
+        return owner is not None and not owner.disabled
 
 
 class _PartialSync(LeapError):
     def __init__(self, message: str, summary: dict[str, Any]) -> None:
-        super().__init__(f"sync failed for {message}")
+        super().__init__(message)
         self.summary = summary
 
 

@@ -121,35 +121,6 @@ def show_user(ctx: Context, name: str) -> User:
     return _target(ctx, name)
 
 
-def set_disabled(ctx: Context, name: str, disabled: bool) -> User:
-    require_admin(ctx)
-    user = _target(ctx, name)
-    if user.id == ctx.scope.user_id and disabled:
-        raise UsageError("you cannot disable yourself")
-    user.disabled = disabled
-    owner, actor = _actor(ctx)
-    audit.record(
-        ctx,
-        owner_id=owner,
-        actor=actor,
-        action="user.disable" if disabled else "user.enable",
-        subject=name,
-    )
-    return user
-
-
-def delete_user(ctx: Context, name: str) -> None:
-    """Delete a user and, by cascade, everything they own."""
-    require_admin(ctx)
-    user = _target(ctx, name)
-    if user.id == ctx.scope.user_id:
-        raise UsageError("you cannot delete yourself")
-    owner, actor = _actor(ctx)
-    # Owned rows are removed by ON DELETE CASCADE in the database, in this same transaction.
-    ctx.repos.users.delete(user)
-    audit.record(ctx, owner_id=owner, actor=actor, action="user.delete", subject=name)
-
-
 def set_plan(ctx: Context, name: str, plan: str) -> User:
     require_admin(ctx)
     user = _target(ctx, name)
