@@ -69,9 +69,11 @@ def youtube(ctx: typer.Context) -> None:
                     "resets_at": iso(led.resets_at),
                 }
             )
+        # YouTube uploads that wait, with why: Google's quota, or the user's own LEAP
+        # quota (docs/quotas.md), which resets on its own date.
         waiting = [
-            {"recording_id": t.recording_id, "until": iso(t.deferred_until)}
-            for t in c.repos.targets.list(status=TargetStatus.DEFERRED.value)
+            {"recording_id": t.recording_id, "until": iso(t.deferred_until), "reason": t.error}
+            for t in c.repos.targets.list(status=TargetStatus.DEFERRED.value, platform="youtube")
         ]
     if state.as_json:
         state.output.json({"projects": rows, "deferred": waiting})
