@@ -114,6 +114,12 @@ LazyGroup.lazy_commands = {
     ),
     "quota": LazyCommand("leap.cli.quota_cmd", "app", "Quotas."),
     "plan": LazyCommand("leap.cli.plan_cmd", "app", "Plans and their limits."),
+    "usage": LazyCommand(
+        "leap.cli.usage_cmd",
+        "usage",
+        "What you used in a quota period: per metered kind, per template or per day.",
+    ),
+    "admin": LazyCommand("leap.cli.admin_cmd", "app", "Administration: install-wide statistics."),
     "user": LazyCommand("leap.cli.user_cmd", "app", "Manage users."),
     "secrets": LazyCommand(
         "leap.cli.secrets_cmd", "app", "The master key that encrypts credentials."

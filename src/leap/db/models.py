@@ -78,8 +78,9 @@ class QuotaOverride(UserOwned, Timestamped, Base):
 class UsageEvent(UserOwned, Base):
     __tablename__ = "usage_events"
     __table_args__ = (
-        Index("ix_usage_events_user_kind_at", "user_id", "kind", "at"),
-        Index("ix_usage_events_at_kind", "at", "kind"),
+        # Covering (migration 0007): the sums of usage reports read the index alone.
+        Index("ix_usage_events_user_kind_at_amount", "user_id", "kind", "at", "amount"),
+        Index("ix_usage_events_at_kind_user_amount", "at", "kind", "user_id", "amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
