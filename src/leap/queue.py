@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from leap.config import Settings
 from leap.db.engine import create_private_file
 from leap.errors import ConfigError
+from leap.specs.lanes import IO, queue_name
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -45,11 +46,12 @@ def _import_huey(settings: Settings) -> ModuleType:
     return importlib.import_module("huey")
 
 
-def make_huey(settings: Settings) -> Huey:
+def make_huey(settings: Settings, lane: str = IO) -> Huey:
+    """The Huey of one lane (specs/lanes.py): the same backend, a queue name of its own."""
     huey = _import_huey(settings)
     MemoryHuey, PostgresHuey = huey.MemoryHuey, huey.PostgresHuey
     RedisHuey, SqliteHuey = huey.RedisHuey, huey.SqliteHuey
-    q = settings.queue
+    q = settings.queue.model_copy(update={"name": queue_name(settings.queue.name, lane)})
     common: dict[str, Any] = {"results": False, "utc": True}
     if q.backend == "sqlite":
         path = settings.queue_path

@@ -17,6 +17,7 @@ from leap.errors import QueueUnavailable
 from leap.logs import log_context, redact
 from leap.pipeline import runner
 from leap.services import automation, bulk_start, notify, reconciler, runs, system, zoom_trash
+from leap.specs import lanes
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -31,19 +32,43 @@ AUTOMATION_TICK = "leap.automation.tick"
 AUTOMATION_FIRE = "leap.automation.fire"
 NOTIFY_DELIVER = "leap.notify.deliver"
 ZOOM_CLEANUP = "leap.zoom.cleanup"
+# A stage message's lane, when the sender knows it (never sent to the task itself).
+LANE = "_lane"
 
 
 class TaskQueue:
-    """Huey with LEAP's tasks registered; `send(name, kwargs)` enqueues by name."""
+    """Huey with LEAP's tasks registered; `send(name, kwargs)` enqueues by name.
 
-    def __init__(self, huey: Huey, runtime: Runtime) -> None:
+    With a `cpu` Huey, stage messages are routed by lane (specs/lanes.py): trim and local
+    transcription to the CPU queue, everything else to the I/O one (`huey`). Without one,
+    every message goes to `huey`."""
+
+    def __init__(self, huey: Huey, runtime: Runtime, cpu: Huey | None = None) -> None:
         self.huey = huey
+        self.cpu = cpu
         self.runtime = runtime
         self._tasks: dict[str, Any] = {}  # huey TaskWrapper: call to enqueue, .schedule()
+        self._cpu_stage: Any = None
         self._register()
+
+    @classmethod
+    def for_settings(cls, runtime: Runtime) -> TaskQueue:
+        """Both lanes on the configured backend (leapd, and every `leap` that enqueues)."""
+        from leap.queue import make_huey
+
+        settings = runtime.settings
+        return cls(make_huey(settings, lanes.IO), runtime, make_huey(settings, lanes.CPU))
+
+    def hueys(self) -> dict[str, Huey]:
+        return {lanes.IO: self.huey} | ({lanes.CPU: self.cpu} if self.cpu is not None else {})
+
+    def pending_count(self) -> int:
+        return sum(int(h.pending_count()) for h in self.hueys().values())
 
     def _task(self, name: str, fn: Callable[..., None], **options: Any) -> None:
         self._tasks[name] = self.huey.task(name=name, **options)(fn)
+        if name == STAGE and self.cpu is not None:
+            self._cpu_stage = self.cpu.task(name=name, **options)(fn)
 
     def _register(self) -> None:
         runtime = self.runtime
@@ -69,9 +94,10 @@ class TaskQueue:
             # A bulk start sends one message per page of runs (services/bulk_start.py); each
             # first stage becomes its own message here, so every worker can take one. Lost
             # half-way (at-most-once delivery), the rest are queued rows that the reconciler
-            # re-sends.
+            # re-sends. The lanes of the whole page are read in one query.
+            lane = self._lanes([int(sid) for sid in stage_ids])
             for sid in stage_ids:
-                self.send(STAGE, {"stage_id": int(sid)})
+                self.send(STAGE, {"stage_id": int(sid), LANE: lane.get(int(sid), lanes.IO)})
 
         self._task(STAGE_BATCH, stage_batch, retries=0)
 
@@ -117,11 +143,27 @@ class TaskQueue:
 
         self._task(ZOOM_CLEANUP, zoom_cleanup, retries=0)
 
+    def _lanes(self, stage_ids: list[int]) -> dict[int, str]:
+        if self.cpu is None or not stage_ids:
+            return {}
+        with open_context(self.runtime, Scope.system_scope()) as ctx:
+            return {
+                sid: lanes.lane_of(name, config)
+                for sid, name, config in ctx.repos.stages.names_and_configs(stage_ids)
+            }
+
     def send(self, name: str, kwargs: dict[str, Any], delay: float | None = None) -> None:
+        kwargs = dict(kwargs)
+        lane = kwargs.pop(LANE, None)
         try:
             task = self._tasks[name]
         except KeyError:
             raise ValueError(f"unknown task {name}") from None
+        if name == STAGE and self.cpu is not None:
+            if lane is None:  # one message: one small query for its stage and run config
+                lane = self._lanes([int(kwargs["stage_id"])]).get(int(kwargs["stage_id"]))
+            if lane == lanes.CPU:
+                task = self._cpu_stage
         try:
             if delay:
                 task.schedule(kwargs=kwargs, delay=delay)

@@ -62,10 +62,9 @@ class AppState:
         # Built on first use: most commands never touch the queue, and importing Huey pulls in
         # the Redis and PostgreSQL client libraries (tens of MB, a quarter second).
         if self._queue is None:
-            from leap.queue import make_huey
             from leap.tasks import TaskQueue
 
-            self._queue = TaskQueue(make_huey(self.settings), self.runtime())
+            self._queue = TaskQueue.for_settings(self.runtime())
         self._queue.send(name, kwargs, delay)
 
     def scope(self) -> Scope:

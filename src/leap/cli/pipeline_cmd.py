@@ -741,26 +741,34 @@ def status(
     recording_id: Annotated[
         int | None, typer.Argument(parser=F.parse_recording_id, help="One recording.")
     ] = None,
-    daemon: Annotated[bool, typer.Option("--daemon", help="Is leapd alive?")] = False,
+    daemon: Annotated[
+        bool, typer.Option("--daemon", help="Is leapd alive? Every leapd on every host.")
+    ] = False,
 ) -> None:
     """Runs, stages and progress (of one recording, or everything in progress)."""
     state = state_of(ctx)
     if daemon:
         with state.context(system=True) as c:
             beat = system.heartbeat(c)
+            daemons = system.daemons(c, state.settings.worker.heartbeat_seconds)
         shown: dict[str, Any] = beat or {"heartbeat": None}
         metrics = state.settings.metrics
         if not metrics.enabled:
-            state.output.record(shown, title="leapd")
+            if state.as_json:
+                state.output.json({**shown, "daemons": daemons})
+                return
+            state.output.record(shown, title="leapd (the queue's heartbeat)")
+            _print_daemons(state, daemons)
             return
         # leapd serves /healthz too: ask it whether its database and queue answer.
         from leap.services.status_report import probe_health
 
         probe = probe_health(metrics.host, metrics.port)
         if state.as_json:
-            state.output.json({**shown, "healthz": probe.health})
+            state.output.json({**shown, "daemons": daemons, "healthz": probe.health})
         else:
-            state.output.record(shown, title="leapd")
+            state.output.record(shown, title="leapd (the queue's heartbeat)")
+            _print_daemons(state, daemons)
             if probe.health is not None:
                 state.output.record(probe.health, title=probe.url)
         if probe.problem:
@@ -791,6 +799,27 @@ def status(
         for r in active
     ]
     state.output.table(rows, ["run", "recording", "stages"], title=f"{len(rows)} active run(s)")
+
+
+def _print_daemons(state: AppState, daemons: list[dict[str, Any]]) -> None:
+    rows = [
+        {
+            "host": d.get("host"),
+            "pid": d.get("pid"),
+            "state": "alive" if d["alive"] else f"silent {d['seconds_since_beat']:.0f}s",
+            "role": d.get("role"),
+            "queues": ",".join(d.get("queues") or []) or "-",
+            "workers": d.get("workers"),
+            "scheduler": "yes" if d.get("scheduler") else "",
+        }
+        for d in daemons
+    ]
+    alive = sum(1 for d in daemons if d["alive"])
+    state.output.table(
+        rows,
+        ["host", "pid", "state", "role", "queues", "workers", "scheduler"],
+        title=f"{alive} leapd alive",
+    )
 
 
 # Six columns in 80 cells: the error, which may be a provider's long answer, goes under the

@@ -11,13 +11,14 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Literal, NoReturn
 
-from leap.config import check_worker_count, load_settings
+from leap.config import Settings, check_worker_count, load_settings
 from leap.context import Runtime
+from leap.daemon.presence import Presence
 from leap.daemon.scheduler import SchedulerLock, build_scheduler
 from leap.db.migrate import require_head
-from leap.errors import LeapError
+from leap.errors import LeapError, UsageError
 from leap.logs import Demote, setup_logging
-from leap.queue import make_huey
+from leap.specs.lanes import LANES, parse_queues, parse_workers
 from leap.tasks import AUTOMATION_TICK, HEARTBEAT, RECONCILE, TaskQueue
 
 if TYPE_CHECKING:
@@ -41,7 +42,12 @@ def _fewer_malloc_arenas() -> None:
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
 
 
-def run(config: str | None, workers: int | None, role: Role) -> int:
+def run(
+    config: str | None,
+    workers: int | dict[str, int] | None,
+    role: Role,
+    queues: tuple[str, ...] = LANES,
+) -> int:
     _fewer_malloc_arenas()
     settings = load_settings(config)
     setup_logging(settings.log.level, settings.log.format)
@@ -55,12 +61,26 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
     )
     runtime = Runtime.from_settings(settings)
     require_head(runtime.engine)
-    queue = TaskQueue(make_huey(settings), runtime)
+    queue = TaskQueue.for_settings(runtime)
     runtime.enqueue = queue.send
+    # Worker threads per lane this leapd consumes (specs/lanes.py).
+    if isinstance(workers, dict):
+        per_lane = {lane: workers.get(lane, settings.worker.count) for lane in queues}
+    else:
+        per_lane = {lane: workers or settings.worker.count for lane in queues}
 
     # Bound before anything starts, so a taken port stops leapd at once with one line.
     status_server = _start_status_server(runtime, queue) if settings.metrics.enabled else None
 
+    presence = Presence(
+        runtime,
+        {
+            "role": role,
+            "queues": [] if role == "scheduler" else list(queues),
+            "workers": 0 if role == "scheduler" else sum(per_lane.values()),
+            "scheduler": False,
+        },
+    )
     lock = SchedulerLock(runtime)
     scheduler = None
     if role in ("all", "scheduler"):
@@ -72,6 +92,9 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
             log.warning("another leapd runs the scheduler; this one only works the queue")
     if status_server is not None:
         status_server.scheduler_running = scheduler is not None
+    presence.facts["scheduler"] = scheduler is not None
+    presence.beat()  # listed at once, not a heartbeat later
+    presence.start()
 
     try:
         if role == "scheduler":
@@ -81,20 +104,9 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
             log.info("leapd (scheduler only) running")
             stop.wait()
         else:
-            count = workers or settings.worker.count
-            consumer = queue.huey.create_consumer(
-                workers=count,
-                worker_type="thread",
-                periodic=False,
-                max_delay=settings.queue.max_delay,
-                # SIGTERM (systemd stop) lets running tasks finish, up to the timeout.
-                graceful_signal="TERM",
-                shutdown_timeout=settings.worker.shutdown_timeout,
-                flush_locks=True,
-            )
-            log.info("leapd running: %d worker(s), queue %s", count, settings.queue.backend)
-            consumer.run()
+            _consume(queue, per_lane, settings)
     finally:
+        presence.stop()
         if status_server is not None:
             status_server.stop()
         if scheduler is not None:
@@ -105,6 +117,38 @@ def run(config: str | None, workers: int | None, role: Role) -> int:
     return 0
 
 
+def _consume(queue: TaskQueue, per_lane: dict[str, int], settings: Settings) -> None:
+    """Run one Huey consumer per lane until SIGTERM/SIGINT. The first one runs in the main
+    thread and owns the signals (Huey's graceful stop); the others run their workers in the
+    background and are stopped, as gracefully, when it returns."""
+    hueys = queue.hueys()
+    consumers = []
+    for lane, count in per_lane.items():
+        consumer = hueys.get(lane, queue.huey).create_consumer(
+            workers=count,
+            worker_type="thread",
+            periodic=False,
+            max_delay=settings.queue.max_delay,
+            # SIGTERM (systemd stop) lets running tasks finish, up to the timeout.
+            graceful_signal="TERM",
+            shutdown_timeout=settings.worker.shutdown_timeout,
+            flush_locks=lane == LANES[0],  # once: the locks are the install's
+        )
+        consumers.append(consumer)
+    first, *others = consumers
+    for other in others:
+        # Only the main thread may own the signal handlers; the first consumer does.
+        other._set_signal_handlers = lambda: None
+        other.start()
+    lanes_text = ", ".join(f"{lane} {n}" for lane, n in per_lane.items())
+    log.info("leapd running: worker(s) %s, queue %s", lanes_text, settings.queue.backend)
+    try:
+        first.run()
+    finally:
+        for other in others:
+            other.stop(graceful=True)
+
+
 def _start_status_server(runtime: Runtime, queue: TaskQueue) -> StatusServer:
     """/healthz, /metrics and the status page (`[metrics] enabled`). Imported only then:
     prometheus_client and http.server are memory a leapd without them would carry for
@@ -112,7 +156,7 @@ def _start_status_server(runtime: Runtime, queue: TaskQueue) -> StatusServer:
     from leap.daemon.http import StatusServer
 
     try:
-        return StatusServer.start(runtime, queue.huey.pending_count)
+        return StatusServer.start(runtime, queue.pending_count)
     except LeapError:
         runtime.dispose()
         raise
@@ -130,7 +174,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Run LEAP's task consumer and scheduler (systemd-friendly; logs to stdout).",
     )
     parser.add_argument("--config", metavar="PATH", help="path to leap.toml")
-    parser.add_argument("--workers", metavar="N", help="worker threads (1 to 64)")
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        help="worker threads per queue (1 to 64), or per queue: io=4,cpu=1",
+    )
+    parser.add_argument(
+        "--queues",
+        default="io,cpu",
+        metavar="LIST",
+        help="queues this leapd works: io, cpu or io,cpu (default both)",
+    )
     parser.add_argument(
         "--role", default="all", metavar="ROLE", help="all | worker | scheduler (default all)"
     )
@@ -148,16 +202,17 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.role not in ("all", "worker", "scheduler"):
         _refuse(f"--role must be all, worker or scheduler, not {args.role!r}")
-    workers = None
-    if args.workers is not None:
-        try:
-            workers = int(args.workers)
-        except ValueError:
-            _refuse(f"--workers must be a whole number of worker threads, not {args.workers!r}")
-        if problem := check_worker_count(workers):
-            _refuse(f"--workers {problem}")
     try:
-        code = run(args.config, workers, args.role)
+        queues = parse_queues(args.queues)
+        workers = (
+            parse_workers(args.workers, queues, check_worker_count)
+            if args.workers is not None
+            else None
+        )
+    except UsageError as exc:
+        _refuse(exc.message)
+    try:
+        code = run(args.config, workers, args.role, queues)
     except LeapError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -21,7 +21,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 
 from leap.db import models as m
 from leap.db.base import Base, UserOwned
@@ -434,10 +434,15 @@ class StageRepo(Repo[m.StageResult]):
         )
         return list(self.session.scalars(stmt))
 
+    # The reconciler's reads lock what they return and skip rows another daemon's
+    # reconciler holds (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's transactions are
+    # serial already): with several leapd, a stuck stage is re-queued once, by one of them,
+    # and the others see it fresh once that commits.
+
     def stale_running(self, before: datetime) -> list[m.StageResult]:
         S = m.StageResult
         stmt = select(S).where(S.status == "running", S.heartbeat_at < before)
-        return list(self.session.scalars(stmt))
+        return list(self.session.scalars(stmt.with_for_update(skip_locked=True)))
 
     def stale_queued(self, before: datetime, now: datetime) -> list[m.StageResult]:
         S = m.StageResult
@@ -446,12 +451,19 @@ class StageRepo(Repo[m.StageResult]):
             S.queued_at < before,
             (S.not_before.is_(None)) | (S.not_before <= now),
         )
-        return list(self.session.scalars(stmt))
+        return list(self.session.scalars(stmt.with_for_update(skip_locked=True)))
+
+    def names_and_configs(self, ids: Sequence[int]) -> list[tuple[int, str, dict[str, Any]]]:
+        """(stage id, stage name, its run's config) of each stage: the queue routes by them
+        (specs/lanes.py)."""
+        S, R = m.StageResult, m.PipelineRun
+        stmt = select(S.id, S.name, R.config).join(R, R.id == S.run_id).where(S.id.in_(ids))
+        return [(int(i), str(n), dict(c or {})) for i, n, c in self.session.execute(stmt)]
 
     def running_owned_by(self, prefix: str) -> list[m.StageResult]:
         S = m.StageResult
         stmt = select(S).where(S.status == "running", S.lease_owner.like(f"{prefix}%"))
-        return list(self.session.scalars(stmt))
+        return list(self.session.scalars(stmt.with_for_update(skip_locked=True)))
 
 
 class TargetRepo(Repo[m.OutputTarget]):
@@ -509,13 +521,22 @@ class SystemStateRepo(Repo[m.SystemState]):
     def get_key(self, key: str) -> m.SystemState | None:
         return self.find(key=key)
 
+    def list_prefixed(self, prefix: str) -> list[m.SystemState]:
+        """The install-wide facts whose key starts with `prefix` ("daemon:")."""
+        S = m.SystemState
+        return list(self.session.scalars(select(S).where(_starts_with(S.key, prefix))))
+
     def delete_prefixed(self, prefix: str) -> int:
         """Remove the install-wide facts whose key starts with `prefix` ("digest:7:")."""
         S = m.SystemState
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = delete(S).where(S.key.like(escaped + "%", escape="\\"))
+        stmt = delete(S).where(_starts_with(S.key, prefix))
         res = self.session.execute(stmt, execution_options={"synchronize_session": False})
         return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+def _starts_with(column: InstrumentedAttribute[str], prefix: str) -> ColumnElement[bool]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")
 
 
 # Rows per multi-row INSERT: 1,000 rows of a dozen columns stay well under SQLite's 32,766
