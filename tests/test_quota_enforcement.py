@@ -373,3 +373,57 @@ def test_retry_is_a_start_for_the_quota(lab: list[int], runtime: Runtime, cli: A
     res = cli("--user", "alice", "retry", str(lab[1]))
     assert res.code == 4 and "recordings_per_month reached: 1 of 1 used" in res.stderr
     assert [e.recording_id for e in _events(runtime, uid, "recordings")] == [lab[0]]
+
+
+PAID = """name = "talks"
+[match]
+regex = [".+"]
+[blank]
+min_duration_minutes = 0
+min_size_mb = 0
+[processing]
+stages = ["download", "trim", "transcribe"]
+[processing.transcription]
+provider = "fireworks"
+"""
+
+
+def test_paid_minutes_over_the_quota_wait_for_the_reset_not_fail(
+    leap_env: dict[str, str], runtime: Runtime, cli: Any, tmp_path: Path
+) -> None:
+    """`process --now`: download and trim run, the paid transcription is not called (no
+    Fireworks here: a call would fail), its stage waits for the period's reset; exit 4."""
+    from tests import media
+
+    inbox = tmp_path / "inbox"
+    media.make_silence_tone_silence(inbox / "talk.mp4", lead=2, tone=6, tail=2)
+    (tmp_path / "t.toml").write_text(PAID)
+    for args in (
+        ("init", "--yes"),
+        ("source", "add", "local", "in", str(inbox)),
+        ("template", "add", "--file", str(tmp_path / "t.toml")),
+        ("sync",),
+    ):
+        res = cli(*args)
+        assert res.code == 0, (args, res.stderr)
+    me = cli("--json", "whoami").json()["name"]
+    assert cli("user", "set-quota", me, "transcription_minutes_per_month=0.1").code == 0
+    res = cli("process", "1", "--now")
+    assert res.code == 4
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: transcribe: quota transcription_minutes_per_month reached: 0 of 0.1 used "
+            "(needs 0.17 more) (custom); resets "
+        )
+    )
+    shown = cli("--json", "status", "1").json()
+    stages = {s["name"]: s for s in shown["runs"][0]["stages"]}
+    assert stages["trim"]["status"] == "done"
+    assert stages["transcribe"]["status"] == "queued"
+    assert stages["transcribe"]["waiting"].startswith("quota transcription_minutes_per_month")
+    until = datetime.fromisoformat(stages["transcribe"]["not_before"].replace("Z", "+00:00"))
+    assert until > datetime.now(UTC) + timedelta(days=20)  # the period's end, a month out
+    uid = _uid(runtime, me)
+    assert _events(runtime, uid, "transcription_minutes") == []  # nothing taken

@@ -152,6 +152,9 @@ def stage_view(st: StageResult, fraction: float | None) -> dict[str, Any]:
         "started_at": iso(st.started_at),
         "finished_at": iso(st.finished_at),
         "error": st.error,
+        # A queued stage that waits on purpose (a batch job, a quota's reset): why, and until.
+        "waiting": st.result.get("waiting") if st.status == StageStatus.QUEUED.value else None,
+        "not_before": iso(st.not_before) if st.status == StageStatus.QUEUED.value else None,
         "run_id": st.run_id,
     }
 

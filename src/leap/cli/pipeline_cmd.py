@@ -16,7 +16,7 @@ from leap.cli import _selection as Sel
 from leap.cli._run import AppState, state_of
 from leap.context import Context, Enqueue, Runtime
 from leap.domain import RunStatus, Stage, StageStatus
-from leap.errors import LeapError, PartialFailure, QueueUnavailable, UsageError
+from leap.errors import LeapError, PartialFailure, QueueUnavailable, QuotaExceeded, UsageError
 from leap.pipeline.foreground import run_now
 from leap.pipeline.stage_api import Progress as StageProgress
 from leap.services import audit, bulk_start, recordings, runs, system, takeover
@@ -575,6 +575,11 @@ def _report(
                     if view["exit_code"] is not None:
                         row["exit_code"] = view["exit_code"]
                     row["stages"] = view["stages"]
+                    # Left waiting (a quota's reset, a batch job): leapd goes on with it.
+                    row["waiting"] = next(
+                        (f"{s['name']}: {s['waiting']}" for s in view["stages"] if s["waiting"]),
+                        None,
+                    )
 
     def failure(r: dict[str, Any]) -> bool:
         if r["run_id"] is None:
@@ -592,6 +597,13 @@ def _report(
                 state.output.warning(f"recording {row['recording_id']}: {row['error']}")
             elif row.get("sent") is False:
                 continue  # said once, in the error below
+            elif row.get("waiting"):
+                if len(rows) == 1 and _over_quota(row):
+                    continue  # said once, as the error below
+                state.output.warning(
+                    f"recording {row['recording_id']}: run {row['run_id']} waits, "
+                    f"{row['waiting']}; leapd goes on with it then"
+                )
             else:
                 verb = row.get("status", "queued")
                 state.output.message(
@@ -614,6 +626,14 @@ def _report(
             "once leapd reaches the queue"
         )
     failed = [r for r in rows if failure(r)]
+    over = [r for r in rows if _over_quota(r)]
+    if over and not failed:
+        # Run here with --now and stopped by a quota (docs/quotas.md): exit 4, naming it.
+        raise QuotaExceeded(
+            over[0]["waiting"]
+            if len(over) == 1
+            else f"{len(over)} run(s) wait for a quota's reset: {over[0]['waiting']}"
+        )
     if not failed:
         return
     if len(failed) == len(rows):
@@ -622,6 +642,11 @@ def _report(
         err.exit_code = first.get("exit_code", 1)
         raise err
     raise PartialFailure(f"{len(failed)} of {len(rows)} recording(s) did not process")
+
+
+def _over_quota(row: dict[str, Any]) -> bool:
+    """A run left waiting for a quota's reset (services/metering.py's refusal)."""
+    return str(row.get("waiting") or "").split(": ", 1)[-1].startswith("quota ")
 
 
 def retry(
@@ -838,6 +863,8 @@ def _print_runs(state: AppState, data: dict[str, Any]) -> None:
         for stage in run["stages"]:
             if stage["error"]:
                 state.output.paragraph(f"{stage['name']}:", stage["error"])
+            if stage.get("waiting"):
+                state.output.paragraph(f"{stage['name']} waits:", stage["waiting"])
                 shown += 1
     if data["error"] and not shown:  # e.g. its run was deleted; the recording keeps why
         state.output.paragraph("error:", data["error"])

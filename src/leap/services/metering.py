@@ -71,7 +71,7 @@ class Meter:
         """The one-line refusal: the limit, its use, where the limit comes from, the reset."""
         value, origin = self.limits[key]
         if LIMITS[key].period:
-            more = f" (needs {wanted:g} more)" if wanted != 1 else ""
+            more = f" (needs {round(wanted, 2):g} more)" if wanted != 1 else ""
             return QuotaExceeded(
                 f"quota {key} reached: {used:g} of {value:g} used{more} ({origin}); "
                 f"resets {self.resets()}",
