@@ -41,29 +41,6 @@ from leap.tasks import TaskQueue
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-def child(args: list[str]) -> None:
-    """Run `leap ARGS` here, counting SQL statements; the count goes to fd 3's file."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    from leap.cli.app import main as leap_main
-
-    count = [0]
-
-    def seen(*_a: Any) -> None:
-        count[0] += 1
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        leap_main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:
-        code = 0
-    Path(os.environ["BENCH_COUNT_FILE"]).write_text(str(count[0]))
-    sys.exit(code)
-
-
 def timed(env: dict[str, str], args: list[str], workdir: Path) -> dict[str, float]:
     count_file = workdir / "statements"
     proc_env = {**env, "BENCH_COUNT_FILE": str(count_file)}
@@ -75,8 +52,7 @@ def timed(env: dict[str, str], args: list[str], workdir: Path) -> dict[str, floa
             "MAXRSS %M",
             sys.executable,
             "-m",
-            "benchmarks.bench_bulk",
-            "--child",
+            "benchmarks.counted",
             *args,
         ],
         env=proc_env,
@@ -236,9 +212,6 @@ def show(r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recordings", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=2_000)

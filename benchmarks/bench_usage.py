@@ -28,7 +28,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, event
 
 from benchmarks.bench_sync import drop_scratch_pg, scratch_pg
 from leap.config import load_settings
@@ -68,26 +67,6 @@ TARGET_S = 2.0
 REPEAT = 3
 
 
-def child(args: list[str]) -> None:
-    """Run `leap ARGS` here, counting SQL statements; the count goes to a file."""
-    from leap.cli.app import main as leap_main
-
-    count = [0]
-
-    def seen(*_a: Any) -> None:
-        count[0] += 1
-
-    event.listen(Engine, "before_cursor_execute", seen)
-    try:
-        leap_main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:
-        code = 0
-    Path(os.environ["BENCH_COUNT_FILE"]).write_text(str(count[0]))
-    sys.exit(code)
-
-
 def timed(env: dict[str, str], args: list[str], workdir: Path) -> dict[str, float]:
     """The median wall time of REPEAT fresh processes (a shared machine is noisy)."""
     runs = sorted((_once(env, args, workdir) for _ in range(REPEAT)), key=lambda r: r["wall_s"])
@@ -98,7 +77,7 @@ def _once(env: dict[str, str], args: list[str], workdir: Path) -> dict[str, floa
     count_file = workdir / "statements"
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_usage", "--child", *args],
+        [sys.executable, "-m", "benchmarks.counted", *args],
         env={**env, "BENCH_COUNT_FILE": str(count_file)},
         capture_output=True,
         stdin=subprocess.DEVNULL,
@@ -358,9 +337,6 @@ def show(r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--events", type=int, default=1_000_000)

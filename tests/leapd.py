@@ -20,10 +20,11 @@ from leap.context import Runtime
 T = TypeVar("T")
 
 
-def start_leapd(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_leapd(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A real leapd (`args`: its options, e.g. --queues cpu) logging to `log`."""
     with log.open("ab") as fh:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "leap.daemon"],
+            [sys.executable, "-m", "leap.daemon", *args],
             env={**os.environ, **env},
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -26,7 +26,7 @@ from leap.specs.lanes import CPU, IO, lane_of, parse_queues, parse_workers, queu
 from leap.tasks import STAGE, STAGE_BATCH, TaskQueue
 from tests import media
 from tests.conftest import leap_here, leap_process, make_user
-from tests.leapd import runtime_for, stop, wait_until
+from tests.leapd import runtime_for, start_leapd, stop, wait_until
 
 # ---------------------------------------------------------------- lanes (pure)
 
@@ -224,7 +224,7 @@ def test_an_io_daemon_and_a_cpu_daemon_share_the_work_by_lane(
         assert res.code == 0, (args, res.stderr)
     logs = {lane: tmp_path / f"leapd-{lane}.log" for lane in ("io", "cpu")}
     procs = {
-        lane: start_leapd_with(env, logs[lane], "--queues", lane, "--workers", "2")
+        lane: start_leapd(env, logs[lane], "--queues", lane, "--workers", "2")
         for lane in ("io", "cpu")
     }
     rt = runtime_for(env, monkeypatch)
@@ -257,21 +257,6 @@ def test_an_io_daemon_and_a_cpu_daemon_share_the_work_by_lane(
     # A clean stop removes each daemon's row.
     assert leap_here("--json", "status", "--daemon", env=env).json()["daemons"] == []
     rt.dispose()
-
-
-def start_leapd_with(env: dict[str, str], log: Path, *args: str) -> Any:
-    import os
-    import subprocess
-    import sys
-
-    with log.open("ab") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-m", "leap.daemon", *args],
-            env={**os.environ, **env},
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
 
 
 def _stage_rows(rt: Runtime) -> list[tuple[int, str, str]]:
