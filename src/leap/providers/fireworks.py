@@ -4,7 +4,6 @@ id survives a restart."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +12,14 @@ from urllib.parse import quote
 
 import httpx
 
-from leap.providers.http import PermanentError, RetryPolicy, Sleep, json_body, send_with_retry
+from leap.providers.http import (
+    PermanentError,
+    RetryPolicy,
+    Sleep,
+    json_body,
+    loads,
+    send_with_retry,
+)
 from leap.providers.transcription import (
     DEFAULT_TIMEOUT_S,
     AudioTooLarge,
@@ -311,7 +317,7 @@ def _batch_body(data: Mapping[str, Any], batch_id: str) -> Any:
             provider=PROVIDER,
         )
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError as exc:
         raise PermanentError(
             f"{PROVIDER}: malformed transcription response: batch job {batch_id} body is not JSON",

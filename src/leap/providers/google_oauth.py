@@ -6,7 +6,6 @@ timeouts and redaction are LEAP's own."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from leap.providers.http import (
     classify_response,
     error_excerpt,
     json_body,
+    loads,
     send_with_retry,
 )
 
@@ -97,7 +97,7 @@ def load_client_secrets(path: Path, *, token_uri: str, auth_uri: str) -> ClientS
     """Read and check a client_secret_*.json; the endpoints missing from it come from
     settings (youtube.token_uri, youtube.auth_uri)."""
     try:
-        data = json.loads(path.read_bytes())
+        data = loads(path.read_bytes())
     except FileNotFoundError:
         raise UsageError(f"--client-secrets {path}: no such file") from None
     except OSError as exc:
@@ -192,7 +192,7 @@ def _token_call(
 
 def _oauth_error(response: httpx.Response) -> tuple[str, str]:
     try:
-        body = response.json()
+        body = loads(response.read())
     except ValueError:
         body = None
     if isinstance(body, dict):

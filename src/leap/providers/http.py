@@ -373,6 +373,28 @@ class RetryPolicy:
         return min(wanted, remaining)
 
 
+def loads(raw: bytes | str) -> Any:
+    """json.loads for what a server sent: nesting deeper than Python's recursion limit is a
+    ValueError (as any other malformed JSON is), not a RecursionError."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def server_url(value: Any, what: str, provider: str) -> str:
+    """A URL a server handed us to call next (an upload URL, a session Location): an
+    absolute http(s) URL httpx can send to, else PermanentError naming `what`."""
+    try:
+        url = httpx.URL(value) if isinstance(value, str) else None
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:79] + "…"
+        raise PermanentError(f"{provider}: {what} is not a usable URL: {shown}", provider=provider)
+    return str(value)
+
+
 def error_excerpt(response: httpx.Response) -> str:
     """A short, safe description of an error body: JSON code/message/error fields or text."""
     try:
@@ -380,7 +402,7 @@ def error_excerpt(response: httpx.Response) -> str:
     except httpx.HTTPError:
         return ""
     try:
-        data: Any = json.loads(body)
+        data: Any = loads(body)
     except ValueError:
         return one_line(body.decode("utf-8", "replace"), 200)
     if isinstance(data, dict):
@@ -423,15 +445,16 @@ def json_body(response: httpx.Response, provider: str) -> Any:
     PermanentError when the body is not JSON."""
     try:
         raw = response.read()
-        data = json.loads(raw)
-    except ValueError as exc:
+        data = loads(raw)
+        # Valid pairs come out of json.loads joined; only lone halves and NUL need the walk
+        # (which recurses too: as deep as json.loads could go, from further down the stack).
+        return clean_json(data) if _UNSTORABLE_ESCAPE.search(raw) else data
+    except (ValueError, RecursionError) as exc:
         raise PermanentError(
             f"{provider}: malformed JSON in a {response.status_code} response",
             provider=provider,
             status=response.status_code,
         ) from exc
-    # Valid pairs come out of json.loads joined; only lone halves and NUL need the walk.
-    return clean_json(data) if _UNSTORABLE_ESCAPE.search(raw) else data
 
 
 def classify_response(response: httpx.Response, provider: str, now: datetime) -> None:

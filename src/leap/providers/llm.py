@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from leap.providers.http import (
     Sleep,
     classify_response,
     error_excerpt,
+    loads,
     one_line,
     send_with_retry,
 )
@@ -121,7 +123,7 @@ def extract_json_object(content: str) -> dict[str, Any] | None:
         candidates.append(text[first : last + 1])
     for candidate in candidates:
         try:
-            data = json.loads(candidate)
+            data = loads(candidate)
         except ValueError:
             continue
         if isinstance(data, dict):
@@ -129,10 +131,16 @@ def extract_json_object(content: str) -> dict[str, Any] | None:
     return None
 
 
+# A token count past this is a broken server, not a bill (it would not fit the usage rows).
+_MAX_TOKENS = 10**12
+
+
 def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
-    return max(0, int(value))
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's Infinity and NaN
+        return 0
+    return min(max(0, int(value)), _MAX_TOKENS)
 
 
 def _usage(data: Mapping[str, Any]) -> Usage:
@@ -146,7 +154,7 @@ def _parse_body(response: httpx.Response, provider: str) -> dict[str, Any]:
     # Keep-alive blank lines may precede the JSON; the body is read whole before parsing.
     raw = response.read().strip()
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except ValueError as exc:
         raise PermanentError(
             f"{provider}: malformed JSON in a {response.status_code} response",

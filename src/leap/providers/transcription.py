@@ -117,11 +117,16 @@ def _time(value: object, what: str) -> float:
         raise _malformed(f"{what} is not a number ({value!r})")
     try:
         number = float(value)
-    except ValueError:
-        raise _malformed(f"{what} is not a number ({value!r})") from None
+    except (ValueError, OverflowError):  # OverflowError: an integer past any float
+        raise _malformed(f"{what} is not a number ({_short(value)})") from None
     if not math.isfinite(number):
         raise _malformed(f"{what} is not finite ({value!r})")
     return max(0.0, number)
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "a huge integer"
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _text(value: object) -> str:

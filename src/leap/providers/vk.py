@@ -4,7 +4,6 @@ upload_url, and marker lookup to reconcile an upload whose outcome is unknown.""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -29,7 +28,9 @@ from leap.providers.http import (
     classify_response,
     error_excerpt,
     json_body,
+    loads,
     send_with_retry,
+    server_url,
     token_grant,
 )
 from leap.providers.oauth import MemoryStore, RotatingAuth, TokenStore
@@ -124,7 +125,7 @@ def exchange_code(
     def classify(response: httpx.Response) -> None:
         if response.status_code < 500 and response.status_code not in (408, 429):
             try:
-                data: Any = json.loads(response.read())
+                data: Any = loads(response.read())
             except ValueError:
                 data = None
             if response.status_code >= 400 or (isinstance(data, dict) and "error" in data):
@@ -168,7 +169,7 @@ def logout(http: httpx.Client, id_base_url: str, client_id: str, access_token: s
         data={"client_id": client_id, "access_token": access_token},
     )
     try:
-        data: Any = response.json()
+        data: Any = loads(response.read())
     except ValueError:
         data = None
     if response.status_code != 200 or not isinstance(data, dict) or "error" in data:
@@ -274,7 +275,7 @@ class VKAuth(RotatingAuth[VKTokens]):
         status = response.status_code
         if status < 500 and status not in (408, 429):
             try:
-                data: Any = json.loads(response.read())
+                data: Any = loads(response.read())
             except ValueError:
                 data = None
             if status >= 400 or (isinstance(data, dict) and "error" in data):
@@ -413,12 +414,13 @@ class VKClient:
         data = self.call("video.save", params)
         try:
             saved = SavedVideo(
-                upload_url=str(data["upload_url"]),
+                upload_url=server_url(data["upload_url"], "video.save's upload_url", PROVIDER),
                 video_id=int(data["video_id"]),
                 owner_id=int(data["owner_id"]),
                 access_key=str(data["access_key"]) if data.get("access_key") else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        # OverflowError: an id of Infinity (JSON as Python reads it); AttributeError: a list.
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise PermanentError("vk: malformed video.save response", provider=PROVIDER) from exc
         return saved
 
@@ -518,7 +520,7 @@ class VKClient:
 
 def _match(listing: Any, owner_id: int, marker: str) -> int | None:
     items = listing.get("items") if isinstance(listing, dict) else None
-    for item in items or []:
+    for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or marker not in str(item.get("description") or ""):
             continue
         if item.get("owner_id") not in (None, owner_id) or item.get("processing"):
@@ -531,6 +533,8 @@ def _match(listing: Any, owner_id: int, marker: str) -> int | None:
 
 def _raise_api_error(method: str, error: dict[str, Any]) -> None:
     code = error.get("error_code")
+    if not isinstance(code, int | str):  # compared below, and looked up in a set
+        code = None
     text = str(error.get("error_msg") or "no message")
     what = f"vk: {method} failed with error {code}: {text}"
     if code == ERROR_AUTH:

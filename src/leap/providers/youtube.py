@@ -35,7 +35,9 @@ from leap.providers.http import (
     classify_response,
     error_excerpt,
     json_body,
+    loads,
     send_with_retry,
+    server_url,
     token_grant,
 )
 from leap.providers.oauth import MemoryStore, RotatingAuth, TokenStore
@@ -132,7 +134,7 @@ def next_pacific_midnight(now: datetime) -> datetime:
 def error_reason(response: httpx.Response) -> str | None:
     """error.errors[0].reason of a Google error body, parsed tolerantly."""
     try:
-        data = json.loads(response.read())
+        data = loads(response.read())
     except (ValueError, httpx.HTTPError):
         return None
     error = data.get("error") if isinstance(data, dict) else None
@@ -422,7 +424,7 @@ class YouTubeClient:
                 provider=PROVIDER,
                 status=response.status_code,
             )
-        return str(urljoin(str(response.url), str(location)))
+        return server_url(urljoin(str(response.url), location), "the session Location", PROVIDER)
 
     def _session_classifier(self, response: httpx.Response) -> None:
         if response.status_code in (404, 410):
@@ -680,7 +682,7 @@ class YouTubeClient:
             self._api + "/channels",
             params={"part": "snippet", "mine": "true"},
         )
-        items = data.get("items") or []
+        items = _items(data)
         if not items or not isinstance(items[0], dict) or not items[0].get("id"):
             return None
         snippet = items[0].get("snippet")
@@ -699,10 +701,12 @@ class YouTubeClient:
             self._api + "/channels",
             params={"part": "contentDetails", "mine": "true"},
         )
-        items = channels.get("items") or []
+        items = _items(channels)
         try:
             uploads = items[0]["contentDetails"]["relatedPlaylists"]["uploads"]
         except (IndexError, KeyError, TypeError):
+            return None
+        if not isinstance(uploads, str) or not uploads:
             return None
         listing = self._json(
             "playlistItems.list",
@@ -716,7 +720,7 @@ class YouTubeClient:
         )
         ids = [
             item["contentDetails"]["videoId"]
-            for item in listing.get("items") or []
+            for item in _items(listing)
             if isinstance(item, dict)
             and isinstance(item.get("contentDetails"), dict)
             and isinstance(item["contentDetails"].get("videoId"), str)
@@ -729,12 +733,19 @@ class YouTubeClient:
             self._api + "/videos",
             params={"part": "snippet", "id": ",".join(ids)},
         )
-        for video in videos.get("items") or []:
+        for video in _items(videos):
             snippet = video.get("snippet") if isinstance(video, dict) else None
             if not isinstance(snippet, dict):
                 continue
-            tags = snippet.get("tags") or []
-            if marker in str(snippet.get("description") or "") or marker in tags:
+            tags = snippet.get("tags")
+            tagged = isinstance(tags, list) and marker in tags
+            if marker in str(snippet.get("description") or "") or tagged:
                 video_id = video.get("id")
                 return video_id if isinstance(video_id, str) else None
         return None
+
+
+def _items(data: Mapping[str, Any]) -> list[Any]:
+    """A list response's `items`: empty unless it is the list the API documents."""
+    items = data.get("items")
+    return items if isinstance(items, list) else []

@@ -173,7 +173,10 @@ def format_time(moment: datetime, fmt: str, tz: ZoneInfo) -> str:
     """Tokens DD MM YY YYYY hh mm ss, `date` (DD.MM.YYYY), `time` (hh:mm); the rest literal."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(tz)
+    try:
+        local = moment.astimezone(tz)
+    except OverflowError:  # within hours of year 1 or 9999 (a bogus clock): shown in UTC
+        local = moment.astimezone(UTC)
     values: dict[str, Callable[[], str]] = {
         "YYYY": lambda: f"{local.year:04d}",
         "YY": lambda: f"{local.year % 100:02d}",
