@@ -136,9 +136,13 @@ def _consume(queue: TaskQueue, per_lane: dict[str, int], settings: Settings) -> 
         )
         consumers.append(consumer)
     first, *others = consumers
+    quiet = logging.getLogger("huey.consumer.lanes")
+    quiet.setLevel(logging.WARNING)
     for other in others:
-        # Only the main thread may own the signal handlers; the first consumer does.
+        # Only the main thread may own the signal handlers; the first consumer does. Its
+        # start-up block (the command list, again) would only repeat the first one's.
         other._set_signal_handlers = lambda: None
+        other._logger = quiet
         other.start()
     lanes_text = ", ".join(f"{lane} {n}" for lane, n in per_lane.items())
     log.info("leapd running: worker(s) %s, queue %s", lanes_text, settings.queue.backend)
