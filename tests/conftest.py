@@ -62,6 +62,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # The longest tests (`pytest --durations=40`), started first; see pytest_collection_modifyitems.
 LONG_TESTS = (
+    "tests/chaos/",
     "tests/test_text_daemon.py::",
     "tests/test_chunking.py::test_three_hours",
     "tests/test_pipeline_daemon.py::",

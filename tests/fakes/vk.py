@@ -318,6 +318,15 @@ class FakeVK:
         with self._lock:
             self._access.clear()
 
+    def expire_access_tokens_older_than(self, seconds: float) -> None:
+        """Access tokens issued more than `seconds` ago die now (error 5, as a lifetime ending
+        would), those issued since keep working."""
+        with self._lock:
+            now = self.clock()
+            for token, access in list(self._access.items()):
+                if access.expires_at - self.token_lifetime < now - seconds:
+                    del self._access[token]
+
     def revoke_refresh_tokens(self) -> None:
         with self._lock:
             self._refresh.clear()

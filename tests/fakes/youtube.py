@@ -367,6 +367,15 @@ class FakeYouTube:
         with self._lock:
             self._tokens.clear()
 
+    def expire_tokens_older_than(self, seconds: float) -> None:
+        """Access tokens issued more than `seconds` ago expire now (as a lifetime ending
+        would), those issued since keep working: a token is never dead on arrival."""
+        with self._lock:
+            now = self.clock()
+            for token, expires in list(self._tokens.items()):
+                if expires - self.token_lifetime < now - seconds:
+                    self._tokens[token] = now - 1
+
     def expire_session(self, session_uri: str) -> None:
         with self._lock:
             self.sessions[self._upload_id(session_uri)].gone = True
@@ -733,7 +742,10 @@ class FakeYouTube:
             keep = min(keep, drop)
         session.sha256.update(body[:keep])
         session.offset += keep
-        if drop is not None:
+        # A drop that kept the last byte still completes the upload (YouTube finishes a
+        # session once it holds every byte; only the answer is lost): the video exists and a
+        # status query returns it.
+        if drop is not None and session.offset < session.size:
             raise DropConnection
         if session.offset == session.size:
             video_id = "v" + secrets.token_hex(5)
@@ -751,6 +763,8 @@ class FakeYouTube:
                 ever_public=resource["status"].get("privacyStatus") == "public",
             )
             session.video_id = video_id
+        if drop is not None:
+            raise DropConnection
         return self._progress(session)
 
     def _thumbnails_set(self, request: httpx.Request) -> httpx.Response:

@@ -45,11 +45,20 @@ def init(
 
 def doctor(
     ctx: typer.Context,
-    deep: Annotated[bool, typer.Option("--deep", help="Also run the tools (slower).")] = False,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep",
+            help="Also run the tools (slower) and check the database against the disk, the "
+            "queue and itself (docs/operations.md).",
+        ),
+    ] = False,
 ) -> None:
     """Check the install: config, database, key, queue, leapd, ffmpeg, local transcription.
 
-    Then each credential of the acting user, one cheap call each (exit 5: one is dead)."""
+    With --deep, also its consistency (artifacts, temporary files, uploads, leases, queued
+    stages, runs; exit 1 when one fails). Then each credential of the acting user, one cheap
+    call each (exit 5: one is dead)."""
     state = state_of(ctx)
     checks = run_checks(state.settings, deep=deep, user=state.user)
     rows: list[dict[str, object]] = []

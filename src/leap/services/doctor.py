@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from leap.config import Settings
 from leap.context import Runtime, open_context
@@ -21,7 +22,7 @@ from leap.errors import ConfigError, LeapError
 from leap.media.ffmpeg import ENV_FFMPEG, ffmpeg_version, locate
 from leap.providers.local_whisper import SAMPLE_RATE, LocalWhisperTranscriber, bundled_model_dir
 from leap.secrets import load_keys
-from leap.services import credential_health, system, users
+from leap.services import consistency, credential_health, system, users
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def run_checks(settings: Settings, *, deep: bool, user: str | None = None) -> li
             )
         else:
             attempt("local transcription", lambda: local_transcription(settings, deep=deep))
+        if deep and runtime is not None and schema_ok:
+            checks.extend(consistency_checks(runtime))
         # Credentials last: each costs a call to its platform, and a schema behind head
         # could not even list them.
         if runtime is not None and schema_ok:
@@ -127,6 +130,26 @@ def credential_checks(runtime: Runtime, user: str | None) -> list[Check]:
         )
         for v in views
     ]
+
+
+CONSISTENCY_PREFIX = "consistency: "
+
+
+def consistency_checks(runtime: Runtime) -> list[Check]:
+    """`--deep`: the database against the disk, the queue and itself, over the whole install
+    (services/consistency.py; docs/operations.md, "leap doctor --deep")."""
+    settings = runtime.settings
+
+    def queued_ids() -> set[int]:
+        return consistency.queue_stage_ids(_huey(settings))
+
+    try:
+        with open_context(runtime, Scope.system_scope()) as ctx:
+            verdicts = consistency.check_all(ctx, queued_ids)
+    except Exception as exc:  # doctor reports, it never crashes
+        detail = exc.message if isinstance(exc, LeapError) else f"{type(exc).__name__}: {exc}"
+        return [Check(f"{CONSISTENCY_PREFIX}checks", False, detail)]
+    return [Check(CONSISTENCY_PREFIX + v.name, v.ok, v.detail) for v in verdicts]
 
 
 # `ffmpeg -version` answers in milliseconds; a binary that has not answered by then hangs.
@@ -190,7 +213,11 @@ def _write_silence(path: Path, *, seconds: float) -> None:
         out.writeframes(b"\0\0" * int(SAMPLE_RATE * seconds))
 
 
-def _queue_kind(settings: Settings) -> str:
+def _huey(settings: Settings) -> Any:
     from leap.queue import make_huey  # only here: Huey's import pulls in Redis and psycopg
 
-    return type(make_huey(settings)).__name__
+    return make_huey(settings)
+
+
+def _queue_kind(settings: Settings) -> str:
+    return type(_huey(settings)).__name__
