@@ -16,7 +16,6 @@ from leap.db import models as m
 from leap.db.base import utcnow
 from leap.db.scope import Scope
 from leap.pipeline.workspace import Workspace
-from leap.queue import make_huey
 from leap.services import doctor
 from leap.specs.consistency import Verdict, is_debris, published_twice, temporary_kind
 from leap.tasks import STAGE, TaskQueue
@@ -261,21 +260,25 @@ def test_a_queued_stage_without_a_message_is_reported_until_one_is_sent(world: W
     with world.ctx() as ctx:
         rec = world.new_recording(ctx, "r2")
         ctx.session.flush()
-        run, rows = world.run(ctx, rec.id, {"download": "queued"}, status="active")
+        run, rows = world.run(ctx, rec.id, {"trim": "queued"}, status="active")
         rec.active_run_id = run.id
-        rows["download"].queued_at = utcnow() - timedelta(minutes=10)
+        rows["trim"].queued_at = utcnow() - timedelta(minutes=10)
         ctx.session.flush()
-        sid = rows["download"].id
+        sid = rows["trim"].id
     failing = world.failing()
     assert list(failing) == ["queued stages"]
-    assert f"stage {sid} (recording {rec.id}, download): queued since " in failing["queued stages"]
+    assert f"stage {sid} (recording {rec.id}, trim): queued since " in failing["queued stages"]
     assert failing["queued stages"].endswith(", no message")
-    queue = TaskQueue(make_huey(world.runtime.settings), world.runtime)
-    queue.send(STAGE, {"stage_id": sid})  # the reconciler's nudge
+    # The reconciler's nudge; a trim's message goes to the cpu lane's queue (specs/lanes.py),
+    # which the check reads as well.
+    queue = TaskQueue.for_settings(world.runtime)
+    queue.send(STAGE, {"stage_id": sid})
     try:
+        assert queue.cpu is not None and queue.cpu.pending_count() == 1
         assert world.failing() == {}
     finally:
-        queue.huey.flush()
+        for huey in queue.hueys().values():
+            huey.flush()
     with world.ctx() as ctx:  # waiting for a retry's back-off is not stuck
         ctx.repos.stages.require(sid).not_before = utcnow() + timedelta(minutes=5)
     assert world.failing() == {}
@@ -303,8 +306,6 @@ def test_runs_without_work_and_recordings_pointing_at_ended_runs_are_reported(
 def test_leap_doctor_deep_exits_1_naming_the_failed_check(
     world: World, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The model load of --deep is tested elsewhere (tests/test_local_offline.py).
-    monkeypatch.setattr(doctor, "local_transcription", lambda *_, **__: "skipped")
     res = cli("--json", "doctor", "--deep")
     assert res.code == 0, res.stderr
     rows = {r["check"]: r for r in res.json()}

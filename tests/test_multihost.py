@@ -267,3 +267,60 @@ def _stage_rows(rt: Runtime) -> list[tuple[int, str, str]]:
 def _executed(log: Path) -> set[int]:
     """Stage ids this daemon ran to an end ("stage 5: done" in its log)."""
     return {int(n) for n in re.findall(r"stage (\d+): done", log.read_text())}
+
+
+@pytest.mark.slow
+def test_when_the_scheduler_daemon_dies_another_takes_the_scheduler_over(
+    leap_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from leap.services import system
+
+    env = {
+        **leap_env,
+        "LEAP_WORKER__HEARTBEAT_SECONDS": "0.3",
+        "LEAP_WORKER__SHUTDOWN_TIMEOUT": "2",
+        "LEAP_QUEUE__MAX_DELAY": "0.2",
+    }
+    assert leap_here("init", "--yes", env=env).code == 0
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    first = start_leapd(env, logs[0])
+    listed = wait_until(
+        lambda: leap_here("--json", "status", "--daemon", env=env).json()["daemons"],
+        lambda ds: any(d["alive"] and d["scheduler"] for d in ds),
+        30,
+        "the first leapd to hold the scheduler",
+        logs[0],
+    )
+    second = start_leapd(env, logs[1])
+    rt = runtime_for(env, monkeypatch)
+    try:
+        listed = wait_until(
+            lambda: leap_here("--json", "status", "--daemon", env=env).json()["daemons"],
+            lambda ds: sum(1 for d in ds if d["alive"]) == 2,
+            30,
+            "both daemons",
+            logs[1],
+        )
+        assert [d["pid"] for d in listed if d["scheduler"]] == [first.pid]
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        wait_until(
+            lambda: leap_here("--json", "status", "--daemon", env=env).json()["daemons"],
+            lambda ds: any(d["alive"] and d["scheduler"] and d["pid"] == second.pid for d in ds),
+            30,
+            "the second leapd to take the scheduler over",
+            logs[1],
+        )
+
+        def beats() -> int:
+            with open_context(rt, Scope.system_scope()) as ctx:
+                return int(system.heartbeat(ctx).get("count", 0))
+
+        now = beats()
+        wait_until(beats, lambda n: n >= now + 3, 30, "heartbeats from the new scheduler", logs[1])
+    finally:
+        assert stop(second) == 0
+        rt.dispose()
+    assert "took over the scheduler" in logs[1].read_text()

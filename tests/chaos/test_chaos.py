@@ -454,14 +454,12 @@ def check_outcome(
     media_dir = Path(w.env["LEAP_DATA_DIR"]) / "media"
     leftovers = [p for p in media_dir.rglob("*") if temporary_kind(p.name)]
     assert not leftovers, fail(f"temporary files left: {leftovers}")
-    # And the install says it is consistent. (The model load of --deep is not what this
-    # test is about: tests/test_local_offline.py covers it.)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(doctor, "local_transcription", lambda *_, **__: "not loaded by this test")
-        res = leap_here("--json", "doctor", "--deep", env=w.env)
-    checks = {c["check"]: c for c in json.loads(res.stdout)} if res.stdout else {}
-    bad = {k: c["detail"] for k, c in checks.items() if not c["ok"] and k != "leapd"}
-    assert res.code == 0 and not bad, fail(f"leap doctor --deep: {res.code} {bad} {res.stderr}")
+    # And the install says it is consistent: the checks `leap doctor --deep` runs (its
+    # other checks, e.g. loading the local model, are not what this test is about;
+    # tests/test_doctor_deep.py runs the command itself).
+    checks = {c.name: c for c in doctor.consistency_checks(rt)}
+    bad = {k: c.detail for k, c in checks.items() if not c.ok}
+    assert not bad, fail(f"leap doctor --deep: {bad}")
     assert sum(k.startswith(doctor.CONSISTENCY_PREFIX) for k in checks) == 6
 
 

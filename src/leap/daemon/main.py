@@ -92,6 +92,22 @@ def run(
             log.warning("another leapd runs the scheduler; this one only works the queue")
     if status_server is not None:
         status_server.scheduler_running = scheduler is not None
+
+    def take_over() -> None:
+        # The leapd that held the scheduler lock died (its lock went with it): the first
+        # other leapd to notice runs the scheduler from now on, so heartbeats, the
+        # reconciler and automation never stop for good (README.md, "Several hosts").
+        nonlocal scheduler
+        if scheduler is not None or role == "worker" or not lock.acquire():
+            return
+        scheduler = build_scheduler(runtime, queue)
+        scheduler.start()
+        presence.facts["scheduler"] = True
+        if status_server is not None:
+            status_server.scheduler_running = True
+        log.warning("took over the scheduler: the leapd that ran it has stopped")
+
+    presence.tick = take_over
     presence.facts["scheduler"] = scheduler is not None
     presence.beat()  # listed at once, not a heartbeat later
     presence.start()

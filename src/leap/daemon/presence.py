@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from leap.context import Runtime, open_context
@@ -18,9 +19,13 @@ log = logging.getLogger(__name__)
 
 
 class Presence(threading.Thread):
-    def __init__(self, runtime: Runtime, facts: dict[str, Any]) -> None:
+    def __init__(
+        self, runtime: Runtime, facts: dict[str, Any], tick: Callable[[], None] | None = None
+    ) -> None:
+        """`tick`: called before each beat (leapd tries to take the scheduler over)."""
         super().__init__(name="leapd-presence", daemon=True)
         self.runtime = runtime
+        self.tick = tick
         self.facts = {**facts, "started_at": iso(utcnow())}
         self.interval = runtime.settings.worker.heartbeat_seconds
         self._halt = threading.Event()
@@ -34,6 +39,11 @@ class Presence(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):
+            if self.tick is not None:
+                try:
+                    self.tick()
+                except Exception as exc:  # e.g. the database away: try again next beat
+                    log.warning("scheduler take-over failed: %s", exc)
             self.beat()
 
     def stop(self) -> None:

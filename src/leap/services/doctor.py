@@ -23,6 +23,7 @@ from leap.media.ffmpeg import ENV_FFMPEG, ffmpeg_version, locate
 from leap.providers.local_whisper import SAMPLE_RATE, LocalWhisperTranscriber, bundled_model_dir
 from leap.secrets import load_keys
 from leap.services import consistency, credential_health, system, users
+from leap.specs.lanes import LANES
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,12 @@ def consistency_checks(runtime: Runtime) -> list[Check]:
     settings = runtime.settings
 
     def queued_ids() -> set[int]:
-        return consistency.queue_stage_ids(_huey(settings))
+        # Both lanes: a trim waits in the cpu queue (specs/lanes.py).
+        from leap.queue import make_huey
+
+        return set().union(
+            *(consistency.queue_stage_ids(make_huey(settings, lane)) for lane in LANES)
+        )
 
     try:
         with open_context(runtime, Scope.system_scope()) as ctx:
