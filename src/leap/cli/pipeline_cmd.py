@@ -863,9 +863,9 @@ def _print_runs(state: AppState, data: dict[str, Any]) -> None:
         for stage in run["stages"]:
             if stage["error"]:
                 state.output.paragraph(f"{stage['name']}:", stage["error"])
+                shown += 1
             if stage.get("waiting"):
                 state.output.paragraph(f"{stage['name']} waits:", stage["waiting"])
-                shown += 1
     if data["error"] and not shown:  # e.g. its run was deleted; the recording keeps why
         state.output.paragraph("error:", data["error"])
 
