@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leap.context import Context
 from leap.db.base import utcnow
@@ -315,13 +317,9 @@ def record_starts(ctx: Context, budgets: dict[int, Budget], started: dict[int, i
         )
     if not rows:
         return
-    # When no limit is set, `paid` was not asked; refs already there (a second run of a
-    # recording this period) are left out here rather than failing the unique ref.
-    have = set(
-        ctx.session.scalars(
-            select(UsageEvent.ref).where(UsageEvent.ref.in_([r["ref"] for r in rows]))
-        )
-    )
-    rows = [r for r in rows if r["ref"] not in have]
-    if rows:
-        ctx.session.execute(insert(UsageEvent), rows)
+    # When no limit is set, `paid` was not asked: a ref already there (a second run of a
+    # recording this period) is skipped by the insert itself. (Asking first with
+    # `ref IN (…)` cost PostgreSQL 0.13 s a page at 30,000 events: bench_bulk.)
+    dialect = ctx.session.get_bind().dialect.name
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    ctx.session.execute(make(UsageEvent).on_conflict_do_nothing(index_elements=["ref"]), rows)
