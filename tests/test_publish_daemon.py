@@ -180,6 +180,23 @@ def stage_rows(rt: Runtime) -> list[dict[str, Any]]:
         ]
 
 
+def due_now(rt: Runtime, waiting: list[dict[str, Any]], log: Path, what: str) -> None:
+    """The waiting stages' time has come (a reset, simulated): leapd finishes every stage."""
+    with open_context(rt, Scope.system_scope()) as ctx:
+        for r in waiting:
+            ctx.repos.stages.update_where(
+                {"not_before": utcnow(), "queued_at": utcnow() - timedelta(minutes=5)},
+                id=r["id"],
+            )
+    wait_until(
+        lambda: stage_rows(rt),
+        lambda rows: all(r["status"] == "done" for r in rows),
+        120,
+        what,
+        log,
+    )
+
+
 def settled(rows: list[dict[str, Any]]) -> bool:
     """Nothing queued to run now and nothing running."""
     now = utcnow()
@@ -304,18 +321,7 @@ def test_quota_exhaustion_defers_then_completes_after_the_reset(
         # Midnight Pacific, simulated: a new day's counters, and the waits are due.
         with open_context(rt, Scope.system_scope()) as ctx:
             ctx.session.execute(delete(YouTubeQuotaUsage))
-            for r in uploads:
-                ctx.repos.stages.update_where(
-                    {"not_before": utcnow(), "queued_at": utcnow() - timedelta(minutes=5)},
-                    id=r["id"],
-                )
-        wait_until(
-            lambda: stage_rows(rt),
-            lambda rows: all(r["status"] == "done" for r in rows),
-            120,
-            "the deferred uploads to finish",
-            log,
-        )
+        due_now(rt, uploads, log, "the deferred uploads to finish")
     finally:
         assert stop(proc) == 0
     assert yt.video_count == 3 and platforms.vk.video_count == 3
@@ -353,19 +359,7 @@ def test_our_upload_quota_defers_uploads_to_the_reset_and_never_fails_them(
         )
         # The period resets (simulated: a higher limit, and the waits are due).
         assert cli("user", "set-quota", me, "youtube_uploads_per_month=10").code == 0
-        with open_context(rt, Scope.system_scope()) as ctx:
-            for r in waiting:
-                ctx.repos.stages.update_where(
-                    {"not_before": utcnow(), "queued_at": utcnow() - timedelta(minutes=5)},
-                    id=r["id"],
-                )
-        wait_until(
-            lambda: stage_rows(rt),
-            lambda rows: all(r["status"] == "done" for r in rows),
-            120,
-            "the held uploads to finish",
-            log,
-        )
+        due_now(rt, waiting, log, "the held uploads to finish")
     finally:
         assert stop(proc) == 0
     assert platforms.youtube.video_count == 4 and platforms.vk.video_count == 4
