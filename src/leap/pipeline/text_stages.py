@@ -161,7 +161,7 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
             provider=provider,
             model=model,
         ) as settle:
-            transcript = _paid(sc, provider, model, Path(audio), language, prompt)
+            transcript = _transcribe(sc, provider, model, Path(audio), language, prompt)
             settle(usage_minutes(transcript))
     if transcript is None:
         transcript = _transcribe(sc, provider, model, Path(audio), language, prompt)
@@ -206,7 +206,7 @@ def run_transcribe(sc: StageContext) -> StageOutcome:
     )
 
 
-def _paid(
+def _transcribe(
     sc: StageContext,
     provider: str,
     model: str | None,
@@ -216,17 +216,6 @@ def _paid(
 ) -> Transcript:
     if provider == "fireworks-batch":
         return _batch(sc, audio, language, prompt, model)
-    return _transcribe(sc, provider, model, audio, language, prompt)
-
-
-def _transcribe(
-    sc: StageContext,
-    provider: str,
-    model: str | None,
-    audio: Path,
-    language: str | None,
-    prompt: str | None,
-) -> Transcript:
     transcriber = make_transcriber(sc, provider, model)
     chunks = sc.workspace.path("chunks")
     chunks.mkdir(exist_ok=True)
