@@ -186,9 +186,25 @@ def test_single_start_path_takes_the_same_quota(lab: list[int], runtime: Runtime
 def test_the_admin_is_limited_like_anyone_unless_unlimited(
     lab: list[int], runtime: Runtime, cli: Any
 ) -> None:
-    make_user(runtime, "root", role=__import__("leap.domain").domain.Role.ADMIN)
-    res = cli("--user", "root", "quota", "show")
-    assert res.code == 0 and "free" in res.stdout  # an admin on the free plan is limited
+    from leap.domain import Role
+    from tests.conftest import put_on_plan
+
+    make_user(runtime, "root", role=Role.ADMIN)  # on the free plan, like any new user
+    _limit(runtime, "root", "recordings_per_month", 0)
+    with open_context(runtime, Scope.for_user(_uid(runtime, "root"), is_admin=True)) as ctx:
+        src = ctx.repos.sources.add(m.InputSource(name="in", kind="local", config={}))
+        tpl = ctx.repos.templates.add(m.Template(name="t"))
+        rid = ctx.repos.recordings.add(
+            m.Recording(
+                source_id=src.id, external_id="x", title="x", start_time=T0, template_id=tpl.id
+            )
+        ).id
+    res = cli("--user", "root", "process", str(rid))
+    assert res.code == 4 and "recordings_per_month reached: 0 of 0 used (custom)" in res.stderr
+    # With the custom limit lifted (unlimited) and on the unlimited plan, it goes through.
+    _limit(runtime, "root", "recordings_per_month", None)
+    put_on_plan(runtime, "root", "enterprise")
+    assert cli("--user", "root", "process", str(rid)).code == 0
 
 
 # ---------------------------------------------------------------- the race for the last unit
