@@ -21,8 +21,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from leap.context import Context
 from leap.db.base import utcnow
@@ -320,6 +318,10 @@ def record_starts(ctx: Context, budgets: dict[int, Budget], started: dict[int, i
     # When no limit is set, `paid` was not asked: a ref already there (a second run of a
     # recording this period) is skipped by the insert itself. (Asking first with
     # `ref IN (…)` cost PostgreSQL 0.13 s a page at 30,000 events: bench_bulk.)
-    dialect = ctx.session.get_bind().dialect.name
-    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Each dialect's module is imported only where it is used: a SQLite install never loads
+    # PostgreSQL's (tests/test_stage_imports.py).
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as make
+    else:
+        from sqlalchemy.dialects.sqlite import insert as make  # type: ignore[assignment]
     ctx.session.execute(make(UsageEvent).on_conflict_do_nothing(index_elements=["ref"]), rows)
