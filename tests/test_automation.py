@@ -468,3 +468,27 @@ def test_the_daily_digest_goes_once_a_day_to_targets_that_asked(
     automation.tick(runtime, Sent(), now=berlin(2026, 12, 8, 8, 1))
     assert digests() == [("daily", "2026-12-07"), ("daily", "2026-12-08")]
     assert [t for t, _ in queued] == ["leap.notify.deliver"] * 2  # sent after each commit
+
+
+def test_a_firing_sent_twice_runs_once(installed: Any, runtime: Runtime) -> None:
+    """Two workers given the same firing (a re-sent message, two daemons): one runs it, the
+    other finds it taken; on PostgreSQL too (its claim is one atomic UPDATE)."""
+    add_job(runtime, JOB, at=berlin(2026, 12, 7, 8))
+    assert automation.tick(runtime, Sent(), now=berlin(2026, 12, 7, 9, 0, 3)) == 1
+    with open_context(runtime, Scope.system_scope()) as ctx:
+        [run_id] = [r.id for r in ctx.repos.automation_runs.list()]
+    barrier = threading.Barrier(4)
+    results: list[dict[str, Any]] = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(automation.fire(runtime, run_id))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ran = [r for r in results if r]
+    assert len(ran) == 1, results
+    assert firings(runtime)[0]["status"] == ran[0]["status"]

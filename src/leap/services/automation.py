@@ -303,9 +303,14 @@ def _resend_stale(runtime: Runtime, send: Send, moment: datetime) -> None:
 def fire(runtime: Runtime, run_id: int, send: Send | None = None) -> dict[str, Any]:
     """Run a claimed firing: sync, then process what matched; record what happened."""
     with open_context(runtime, Scope.system_scope()) as ctx:
-        run = ctx.repos.automation_runs.get(run_id)
-        if run is None or run.status not in (QUEUED,):
+        # Taken by one atomic UPDATE: a message sent twice (the stale-firing sweep, two
+        # daemons) runs the firing once, on PostgreSQL too, where two readers of "queued"
+        # would otherwise both go on.
+        if not ctx.repos.automation_runs.update_where(
+            {"status": RUNNING, "started_at": utcnow()}, id=run_id, status=QUEUED
+        ):
             return {}  # gone, or already taken by another worker
+        run = ctx.repos.automation_runs.require(run_id)
         job = ctx.repos.automations.require(run.job_id)
         owner = ctx.repos.users.require(run.user_id)
         if owner.disabled:
@@ -313,8 +318,6 @@ def fire(runtime: Runtime, run_id: int, send: Send | None = None) -> dict[str, A
             run.status, run.finished_at = FAILED, utcnow()
             run.error = "cancelled: user disabled"
             return {"status": FAILED, "error": run.error}
-        run.status = RUNNING
-        run.started_at = utcnow()
         scope = Scope.for_user(owner.id, is_admin=owner.role == Role.ADMIN.value)
         action = action_from_row(job.spec)
         dry = run.dry_run
@@ -331,10 +334,11 @@ def fire(runtime: Runtime, run_id: int, send: Send | None = None) -> dict[str, A
         log.exception("automation job %s failed", name)
         error = redact(f"internal error: {type(exc).__name__}: {exc}")
     with open_context(runtime, Scope.system_scope()) as ctx:
-        run = ctx.repos.automation_runs.get(run_id)
-        if run is None:  # its user was deleted while it ran (docs/users.md)
+        ended = ctx.repos.automation_runs.get(run_id)
+        if ended is None:  # its user was deleted while it ran (docs/users.md)
             log.info("automation job %s: firing %s is gone (user deleted)", name, run_id)
             return {**summary, "status": "gone", "error": error}
+        run = ended
         run.summary = {**run.summary, **summary}
         run.finished_at = utcnow()
         run.status = FAILED if error else DONE
