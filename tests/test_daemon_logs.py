@@ -62,10 +62,9 @@ def idle_log(
         assert stop(proc) == 0, log.read_text()
         rt.dispose()
     lines = log.read_text().splitlines()
-    # After the consumer's start-up block (its last line lists the commands), until SIGTERM.
-    start = next(i for i, ln in enumerate(lines) if "commands are available" in ln)
-    while lines[start + 1].startswith("+ "):
-        start += 1
+    # After start-up (its last line is "leapd running", said once the consumers run and
+    # SIGTERM is handled), until SIGTERM.
+    start = next(i for i, ln in enumerate(lines) if "leapd running" in ln)
     end = next(i for i, ln in enumerate(lines) if "Received SIGTERM" in ln)
     return lines[start + 1 : end]
 

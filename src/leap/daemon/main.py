@@ -161,7 +161,15 @@ def _consume(queue: TaskQueue, per_lane: dict[str, int], settings: Settings) -> 
         other._logger = quiet
         other.start()
     lanes_text = ", ".join(f"{lane} {n}" for lane, n in per_lane.items())
-    log.info("leapd running: worker(s) %s, queue %s", lanes_text, settings.queue.backend)
+    install = first._set_signal_handlers
+
+    def handlers_then_running() -> None:
+        # "leapd running" only once SIGTERM means a graceful stop: said earlier, a stop
+        # sent on seeing it (systemd, a test) could still kill the process outright.
+        install()
+        log.info("leapd running: worker(s) %s, queue %s", lanes_text, settings.queue.backend)
+
+    first._set_signal_handlers = handlers_then_running
     try:
         first.run()
     finally:
