@@ -96,8 +96,8 @@ class Plan:
     timeout: float  # for the whole run, kills included
 
 
-SHORT_PG = Plan(8, 3, 2, 4, (1.0, 3.0), (0.2, 0.6), 24, 75)
-SHORT_SQLITE = Plan(6, 1, 3, 4, (1.0, 2.5), (0.2, 0.6), 20, 75)
+SHORT_PG = Plan(8, 3, 2, 4, (0.5, 1.5), (0.2, 0.6), 24, 75)
+SHORT_SQLITE = Plan(6, 1, 3, 4, (0.5, 1.2), (0.2, 0.6), 20, 75)
 LONG_PG = Plan(50, 3, 2, 60, (1.0, 4.0), (0.1, 0.4), 300, 900)
 
 
