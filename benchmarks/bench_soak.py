@@ -48,6 +48,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_pipeline import leap
+
 CONFIGS = {"sqlite-1": ("sqlite", 1), "pg-redis-1": ("pg-redis", 1), "pg-redis-3": ("pg-redis", 3)}
 TEMPLATE = """name = "all"
 [match]
@@ -130,19 +132,6 @@ def writes(kinds: dict[str, int]) -> int:
 
 
 # --- one config (runs in a fresh process) -----------------------------------------------
-
-
-def leap(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "leap.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"leap {' '.join(args)} failed: {proc.stderr}")
-    return proc.stdout
 
 
 def pct(values: list[float], q: float) -> float:

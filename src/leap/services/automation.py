@@ -399,19 +399,25 @@ def _process(runtime: Runtime, scope: Scope, action: Any, dry: bool) -> dict[str
     since = datetime.now(UTC) - timedelta(days=action.since_days) if action.since_days else None
     with open_context(runtime, scope) as ctx:
         templates = list(action.templates) or [None]
+        # A job that names its sources processes their recordings only: a firing whose own
+        # sync failed must not start what another job's firing just synced (seen as a race
+        # between two jobs' firings in tests/test_unattended.py).
+        sources = list(action.sources) or [None]
         ids: list[int] = []
         for template in templates:
-            chosen = recordings.select(
-                ctx,
-                RecordingFilter(
-                    statuses=[RecordingStatus.INITIALIZED.value],
-                    template=template,
-                    mapped=True,
-                    blank=False,
-                    date_from=since,
-                ),
-            )
-            ids.extend(r.id for r in chosen if r.id not in ids)
+            for source in sources:
+                chosen = recordings.select(
+                    ctx,
+                    RecordingFilter(
+                        statuses=[RecordingStatus.INITIALIZED.value],
+                        template=template,
+                        source=source,
+                        mapped=True,
+                        blank=False,
+                        date_from=since,
+                    ),
+                )
+                ids.extend(r.id for r in chosen if r.id not in ids)
     # The same decision and paged start as `leap process` (services/bulk_start.py): a dry
     # firing lists what a real one would start, and why it would skip the others.
     started: list[int] = []

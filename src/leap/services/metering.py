@@ -96,16 +96,7 @@ def period_use(ctx: Context, m: Meter) -> dict[str, float]:
     """Each period limit's use: the sum of its kinds' events this period, reservations
     included (one grouped query, read after the lock)."""
     if m._period_use is None:
-        ev = UsageEvent
-        sums = {
-            str(kind): float(total or 0)
-            for kind, total in ctx.session.execute(
-                select(ev.kind, func.sum(ev.amount))
-                .where(ev.user_id == m.user.id, ev.at >= m.start, ev.at < m.end)
-                .group_by(ev.kind)
-            )
-        }
-        m._period_use = {key: sum(sums.get(k, 0.0) for k in kinds) for key, kinds in COUNTS.items()}
+        m._period_use = quotas.period_use(ctx, m.user.id, m.start, m.end)
     return m._period_use
 
 

@@ -47,24 +47,13 @@ def limits(ctx: Context, user: User, now: datetime) -> dict[str, tuple[Any, str]
 def used(ctx: Context, user: User, start: datetime, end: datetime) -> dict[str, float | None]:
     """What the user used in [start, end) (period limits: the sum of their metered events,
     reservations included) and has now (standing ones); None where LEAP does not measure it
-    (storage, measured on disk by `storage_used`)."""
+    (storage, measured on disk by `storage_bytes`)."""
     s = ctx.session
-    ev = UsageEvent
-    sums = {
-        str(kind): float(total or 0)
-        for kind, total in s.execute(
-            select(ev.kind, func.sum(ev.amount))
-            .where(ev.user_id == user.id, ev.at >= start, ev.at < end)
-            .group_by(ev.kind)
-        )
-    }
 
     def count(model: Any, *where: Any) -> float:
         return float(s.scalar(select(func.count(model.id)).where(*where)) or 0)
 
-    out: dict[str, float | None] = {
-        key: sum(sums.get(kind, 0.0) for kind in kinds) for key, kinds in COUNTS.items()
-    }
+    out: dict[str, float | None] = dict(period_use(ctx, user.id, start, end))
     out |= {
         "storage_gb": None,
         "templates": count(Template),
@@ -74,6 +63,21 @@ def used(ctx: Context, user: User, start: datetime, end: datetime) -> dict[str, 
         "concurrent_runs": count(PipelineRun, PipelineRun.status == RunStatus.ACTIVE.value),
     }
     return out
+
+
+def period_use(ctx: Context, user_id: int, start: datetime, end: datetime) -> dict[str, float]:
+    """Each period limit's use in [start, end): the sum of the kinds it counts
+    (specs/quota.py COUNTS), reservations included; one grouped query."""
+    ev = UsageEvent
+    sums = {
+        str(kind): float(total or 0)
+        for kind, total in ctx.session.execute(
+            select(ev.kind, func.sum(ev.amount))
+            .where(ev.user_id == user_id, ev.at >= start, ev.at < end)
+            .group_by(ev.kind)
+        )
+    }
+    return {key: sum(sums.get(kind, 0.0) for kind in kinds) for key, kinds in COUNTS.items()}
 
 
 GB = 1024**3
